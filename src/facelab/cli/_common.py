@@ -1,0 +1,112 @@
+"""Shared CLI pieces: the --workspace/--yes flags, flags and prompts generated from Option declarations,
+and a terminal progress bar that listens to library progress events."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import click
+from tqdm import tqdm
+
+from facelab.errors import OptionError
+from facelab.options import Option
+from facelab.progress import Progress
+
+workspace_option = click.option(
+    "--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
+    default=Path("workspace"), show_default=True, help="The workspace folder.",
+)
+yes_option = click.option("--yes", "-y", is_flag=True, help="Take every default; never prompt (for scripts).")
+
+
+def interactive(yes: bool) -> bool:
+    """Prompt only when asked for by a person at a terminal: never block a script or a pipe."""
+    return not yes and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def option_flags(options: Iterable[Option]) -> Callable:
+    """A decorator adding one CLI flag per Option. Flags default to None, so 'not given' is visible."""
+
+    def decorate(func: Callable) -> Callable:
+        for opt in reversed(list(options)):
+            kind = opt.kind
+            extra: dict[str, Any] = {}
+            if kind is bool:
+                func = click.option(f"{opt.flag}/--no-{opt.flag[2:]}", opt.name, default=None,
+                                    help=f"{opt.help} [default: {_show(opt.default)}]")(func)
+                continue
+            if opt.choices is not None:
+                extra["type"] = click.Choice([str(c) for c in opt.choices])
+            elif kind in (int, float):
+                extra["type"] = kind
+            rng = opt.describe_range()
+            func = click.option(opt.flag, opt.name, default=None,
+                                help=f"{opt.help} [default: {_show(opt.default)}{'; ' + rng if rng and opt.choices is None else ''}]",
+                                **extra)(func)
+        return func
+
+    return decorate
+
+
+def ask(options: Iterable[Option], given: Mapping[str, Any], yes: bool) -> dict[str, Any]:
+    """Every option's value: the flag when given, else (at a terminal, without --yes) a prompt, else the default.
+
+    Prompts read like ``Batch size (default 8, ?:help): ``; ``?`` prints the help, Enter takes the default.
+    """
+    values: dict[str, Any] = {}
+    ask_user = interactive(yes)
+    for opt in options:
+        if given.get(opt.name) is not None:
+            values[opt.name] = opt.parse(given[opt.name])
+        elif ask_user:
+            values[opt.name] = _prompt(opt)
+        else:
+            values[opt.name] = opt.default
+    return values
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "y" if value else "n"
+    return "none" if value is None else str(value)
+
+
+def _prompt(opt: Option) -> Any:
+    text = opt.question or f"{opt.label} (default {_show(opt.default)}, ?:help): "
+    while True:
+        answer = input(text).strip()
+        if answer == "?":
+            click.echo(f"  {opt.help}" + (f" ({opt.describe_range()})" if opt.describe_range() else ""))
+            continue
+        if answer == "":
+            return opt.default
+        try:
+            return opt.parse(answer)
+        except OptionError as err:
+            click.echo(f"  {err}")
+
+
+class ProgressBar:
+    """A tqdm bar fed by Progress events; use as ``with ProgressBar() as bar: stage(progress=bar)``."""
+
+    def __init__(self, disable: bool | None = None):
+        self._bars: dict[str, tqdm] = {}
+        self._disable = disable
+
+    def __call__(self, event: Progress) -> None:
+        bar = self._bars.get(event.label)
+        if bar is None:
+            bar = self._bars[event.label] = tqdm(total=event.total, desc=event.label, unit="it",
+                                                 dynamic_ncols=True, disable=self._disable, leave=True)
+        if event.total is not None and bar.total != event.total:
+            bar.total = event.total
+        bar.update(event.done - bar.n)
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for bar in self._bars.values():
+            bar.close()

@@ -1,0 +1,32 @@
+"""Shared fixtures: real face media from pip packages (see ../shared/MODELS.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from facelab.io import demo_media
+
+
+@pytest.fixture(scope="session")
+def src_video() -> Path:
+    """A woman, 472 frames, 640×360, 23.976 fps, H.264 + AAC."""
+    return demo_media.packaged_file(demo_media.DEMO_SRC_VIDEO)
+
+
+@pytest.fixture(scope="session")
+def dst_video() -> Path:
+    """A man, 72 frames, 640×360, 30 fps, H.264 + MP3."""
+    return demo_media.packaged_file(demo_media.DEMO_DST_VIDEO)
+
+
+@pytest.fixture(scope="session")
+def single_face_jpg() -> Path:
+    return demo_media.packaged_file(demo_media.SINGLE_FACE_JPG)
+
+
+@pytest.fixture(scope="session")
+def multi_face_jpg() -> Path:
+    """Five people."""
+    return demo_media.packaged_file(demo_media.MULTI_FACE_JPG)
