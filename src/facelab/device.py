@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from facelab.errors import DeviceError
 from facelab.options import Option
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_OPTION = Option("device", "auto", "auto (GPU with most free memory, else CPU), cpu, cuda, cuda:N or all (one worker per GPU).",
                        type=str, prompt="Device")
@@ -13,6 +16,8 @@ DEVICE_OPTION = Option("device", "auto", "auto (GPU with most free memory, else 
 
 def resolve_devices(spec: str = "auto") -> list[torch.device]:
     """The devices a step should use for ``spec``; DeviceError for a GPU that is not there."""
+    import torch  # here, not at the top: CLI modules import DEVICE_OPTION and `facelab --help` must stay fast
+
     spec = (spec or "auto").strip().lower()
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if spec == "cpu":

@@ -40,7 +40,7 @@ for _info in pkgutil.iter_modules(__path__):
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: FacelabError → one line on stderr and exit code 2; --debug shows the traceback."""
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    debug = "--debug" in _global_args(args)
     try:
         cli.main(args=args, prog_name="facelab", standalone_mode=False)
     except click.exceptions.Abort:
@@ -59,3 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+
+
+def _global_args(args: list[str]) -> list[str]:
+    """The arguments before the sub-command: `facelab --debug extract ...` (not `extract --debug`)."""
+    for i, arg in enumerate(args):
+        if not arg.startswith("-"):
+            return args[:i]
+    return args

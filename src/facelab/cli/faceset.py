@@ -1,0 +1,106 @@
+"""`facelab faceset info|recover-names|debug-landmarks|png2jpg|import-dfl`: faceset housekeeping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from facelab.cli._common import ProgressBar, ask, option_flags, workspace_option, yes_option
+from facelab.faceset.options import JPEG_QUALITY
+
+_folder_argument = click.argument("folder", metavar="[DIR]", required=False,
+                                  type=click.Path(file_okay=False, path_type=Path))
+_side_option = click.option("--side", type=click.Choice(["src", "dst"]), default="src", show_default=True,
+                            help="Without DIR: work on the workspace's data_src/aligned or data_dst/aligned.")
+
+
+def _resolve(folder: Path | None, workspace: Path, side: str) -> Path:
+    from facelab.workspace import Workspace
+
+    return folder if folder is not None else Workspace(workspace).aligned(side)  # type: ignore[arg-type]
+
+
+@click.group("faceset")
+def faceset_group() -> None:
+    """Inspect and tidy aligned faces (DIR defaults to the workspace's data_src/aligned)."""
+
+
+@faceset_group.command("info")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def info(file: Path) -> None:
+    """Print the metadata stored inside a face FILE (.jpg/.png) as JSON."""
+    from facelab.io.faceimage import read_meta
+
+    click.echo(json.dumps(read_meta(file).to_json(), indent=2))
+
+
+@faceset_group.command("recover-names")
+@_folder_argument
+@_side_option
+@workspace_option
+def recover_names(folder: Path | None, side: str, workspace: Path) -> None:
+    """Rename faces back to their original <frame>_<n> names (from their metadata)."""
+    from facelab.faceset.tools import recover_names as run
+
+    folder = _resolve(folder, workspace, side)
+    with ProgressBar() as bar:
+        changed = run(folder, progress=bar)
+    click.echo(f"Renamed {changed} faces in {folder} to their original names.")
+
+
+@faceset_group.command("debug-landmarks")
+@_folder_argument
+@_side_option
+@workspace_option
+@click.option("--remove", is_flag=True, help="Remove the *_debug.jpg pictures written earlier.")
+def debug_landmarks(folder: Path | None, side: str, workspace: Path, remove: bool) -> None:
+    """Write <name>_debug.jpg beside each face with its landmarks drawn (to spot bad alignments)."""
+    from facelab.faceset import tools
+
+    folder = _resolve(folder, workspace, side)
+    if remove:
+        click.echo(f"Removed {len(tools.remove_debug(folder))} debug pictures from {folder}.")
+        return
+    with ProgressBar() as bar:
+        written = tools.debug_landmarks(folder, progress=bar)
+    click.echo(f"Wrote {len(written)} debug pictures in {folder}; `--remove` takes them away.")
+
+
+@faceset_group.command("png2jpg")
+@_folder_argument
+@_side_option
+@option_flags([JPEG_QUALITY])
+@workspace_option
+@yes_option
+def png2jpg(folder: Path | None, side: str, workspace: Path, yes: bool, **given) -> None:
+    """Convert PNG faces to JPG, keeping their metadata; the PNGs move to DIR_trash."""
+    from facelab.faceset.rename import trash_dir
+    from facelab.faceset.tools import png_to_jpg
+
+    folder = _resolve(folder, workspace, side)
+    values = ask([JPEG_QUALITY], given, yes)
+    with ProgressBar() as bar:
+        written = png_to_jpg(folder, quality=values["quality"], progress=bar)
+    click.echo(f"Converted {len(written)} faces; the PNGs are in {trash_dir(folder)}.")
+
+
+@faceset_group.command("import-dfl")
+@_folder_argument
+@_side_option
+@workspace_option
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write facelab copies here instead of adding facelab metadata to the files in place.")
+def import_dfl(folder: Path | None, side: str, workspace: Path, output: Path | None) -> None:
+    """Make DeepFaceLab aligned faces (.jpg) usable by facelab. Their pickled metadata is read with a
+    restricted unpickler that runs no code; a file that tries to is refused."""
+    from facelab.faceset.dfl import import_dfl as run
+
+    folder = _resolve(folder, workspace, side)
+    with ProgressBar() as bar:
+        written = run(folder, output, progress=bar)
+    click.echo(f"Imported {len(written)} DeepFaceLab faces into {output or folder}.")
+
+
+commands = [faceset_group]
