@@ -27,6 +27,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
                           fix="choose a folder you can write to") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes 0600 files; give the result the mode a plain open() would (0666 less the umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, path)

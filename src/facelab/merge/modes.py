@@ -1,0 +1,109 @@
+"""Blend modes: how one prepared face layer goes into the frame. A registry, so new modes plug in.
+
+A mode gets the output frame so far (the merger's own copy, changed in place) and a ``FaceLayer`` (all in
+aligned space) and returns the frame and the pasted patch.
+Modes with ``on_black`` start from a black frame instead of the dst frame (layers for an editor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from facelab.geometry.blend import Patch, overlay, seamless, warp_to_frame
+from facelab.geometry.colour import hist_match
+from facelab.registry import Registry
+
+
+@dataclass(frozen=True)
+class FaceLayer:
+    """One face ready to paste: ``face`` (S, S, 3) float32 BGR [0, 1] (colour-transferred prediction),
+    ``alpha`` (S, S) float32 (mask after erode/blur), ``raw_mask`` (S, S) (before erode/blur),
+    ``dst_face`` (S, S, 3) float32 (the dst face it replaces), ``face_from_frame`` (2, 3) where to paste."""
+
+    face: np.ndarray
+    alpha: np.ndarray
+    raw_mask: np.ndarray
+    dst_face: np.ndarray
+    face_from_frame: np.ndarray
+
+
+@dataclass(frozen=True)
+class BlendMode:
+    composite: Callable[[np.ndarray, FaceLayer, dict[str, Any]], tuple[np.ndarray, Patch | None]]
+    on_black: bool = False
+
+
+MODES: Registry[BlendMode] = Registry("merge mode")
+
+
+def _patch(frame: np.ndarray, layer: FaceLayer, face: np.ndarray, alpha: np.ndarray) -> Patch | None:
+    return warp_to_frame(face, alpha, layer.face_from_frame, frame.shape[1], frame.shape[0])
+
+
+def _matched(layer: FaceLayer, options: dict[str, Any], grey: bool = False) -> np.ndarray:
+    face, dst = layer.face, layer.dst_face
+    if grey:
+        face = np.repeat(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)[..., None], 3, axis=2)
+        dst = np.repeat(cv2.cvtColor(dst, cv2.COLOR_BGR2GRAY)[..., None], 3, axis=2)
+    mask = layer.raw_mask if options["masked_hist_match"] else None
+    return hist_match(face, dst, mask, options["hist_match_threshold"])
+
+
+def _register(name: str, on_black: bool = False):
+    def add(fn):
+        MODES.register(name)(BlendMode(fn, on_black))
+        return fn
+    return add
+
+
+def _pasted(frame: np.ndarray, patch: Patch | None, blend=overlay) -> tuple[np.ndarray, Patch | None]:
+    """Blend in place: the merger hands modes its own working copy of the frame."""
+    return (frame if patch is None else blend(frame, patch, inplace=True)), patch
+
+
+@_register("overlay")
+def overlay_mode(frame, layer, options):
+    return _pasted(frame, _patch(frame, layer, layer.face, layer.alpha))
+
+
+@_register("hist-match")
+def hist_match_mode(frame, layer, options):
+    return _pasted(frame, _patch(frame, layer, _matched(layer, options), layer.alpha))
+
+
+@_register("hist-match-bw")
+def hist_match_bw_mode(frame, layer, options):
+    """For black-and-white footage: the face in grey, matched to the grey dst face."""
+    return _pasted(frame, _patch(frame, layer, _matched(layer, options, grey=True), layer.alpha))
+
+
+@_register("seamless")
+def seamless_mode(frame, layer, options):
+    return _pasted(frame, _patch(frame, layer, layer.face, layer.alpha), seamless)
+
+
+@_register("seamless-hist-match")
+def seamless_hist_match_mode(frame, layer, options):
+    return _pasted(frame, _patch(frame, layer, _matched(layer, options), layer.alpha), seamless)
+
+
+@_register("raw-rgb")
+def raw_rgb_mode(frame, layer, options):
+    """The whole predicted square, unmasked."""
+    return _pasted(frame, _patch(frame, layer, layer.face, np.ones_like(layer.alpha)))
+
+
+@_register("raw-predict", on_black=True)
+def raw_predict_mode(frame, layer, options):
+    """The predicted square on black."""
+    return _pasted(frame, _patch(frame, layer, layer.face, np.ones_like(layer.alpha)))
+
+
+@_register("raw-mask", on_black=True)
+def raw_mask_mode(frame, layer, options):
+    """The mask, white on black."""
+    return _pasted(frame, _patch(frame, layer, np.ones_like(layer.face), layer.alpha))

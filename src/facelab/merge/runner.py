@@ -1,0 +1,187 @@
+"""Merging a folder of frames: read frames on worker threads, predict faces in batches across frames, blend and
+write on a thread pool (OpenCV and NumPy release the GIL). Queues are bounded, so memory stays flat however
+long the video; frames whose merged file exists are skipped unless ``overwrite`` (resume after a stop).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from facelab import provenance
+from facelab.errors import InputError, MetadataError, WorkspaceError
+from facelab.geometry.alignment import warp_face
+from facelab.io.faceimage import list_faces, read_meta
+from facelab.io.files import write_bytes_atomic
+from facelab.io.frames import encode_image, parallel_map, workers as default_workers
+from facelab.merge.enhance import FaceEnhancer
+from facelab.merge.merger import PredictedFace, merge_frame, model_face_from_frame
+from facelab.merge.options import MergeSettings
+from facelab.progress import Progress, ProgressCallback, no_progress
+from facelab.types import FaceMeta
+
+log = logging.getLogger(__name__)
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class FaceSwapper(Protocol):
+    """What merging needs from a trained model (``facelab.train.swap.Swapper``)."""
+
+    name: str
+    resolution: int
+    face_type: str
+    learn_mask: bool
+
+    def predict(self, dst_faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]: ...
+
+
+@dataclass(frozen=True)
+class MergePaths:
+    frames: Path
+    aligned: Path
+    merged: Path
+    merged_mask: Path
+    debug: Path | None = None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    name: str
+    faces: int
+    seconds: float
+    info: list[str]
+
+
+@dataclass
+class MergeReport:
+    frames: int = 0
+    merged: int = 0
+    kept: int = 0
+    without_face: int = 0
+    faces: int = 0
+    skipped_faces: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Loaded:
+    number: int
+    path: Path
+    frame: np.ndarray
+    faces: list[tuple[FaceMeta, np.ndarray, np.ndarray]]  # (meta, model face_from_frame, aligned dst crop)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, in natural name order (``2.png`` before ``10.png``)."""
+    if not folder.is_dir():
+        return []
+    key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]  # noqa: E731
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES), key=key)
+
+
+def group_faces(aligned: Path) -> tuple[dict[str, list[FaceMeta]], list[tuple[Path, str]]]:
+    """Dst faces by the stem of the frame they came from, and the faces skipped (no or bad metadata) with why."""
+    by_frame: dict[str, list[FaceMeta]] = collections.defaultdict(list)
+    skipped = []
+    for path in list_faces(aligned):
+        try:
+            meta = read_meta(path)
+        except (MetadataError, InputError) as err:
+            skipped.append((path, err.message))
+            log.warning("skipping %s", err)
+            continue
+        by_frame[Path(meta.source_filename).stem].append(meta)
+    return by_frame, skipped
+
+
+def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSettings, *, overwrite: bool = False,
+                 threads: int | None = None, batch_faces: int = 16,
+                 on_frame: Callable[[FrameResult], None] | None = None,
+                 progress: ProgressCallback = no_progress) -> MergeReport:
+    """Merge every frame of ``paths.frames`` into ``paths.merged`` (PNG, labelled as synthetic) and its mask into
+    ``paths.merged_mask``; with ``paths.debug`` also a debug panel per frame with faces."""
+    start = time.perf_counter()
+    frames = list_images(paths.frames)
+    if not frames:
+        raise WorkspaceError("no dst frames to merge", path=paths.frames, fix="extract the dst video's frames first")
+    if not paths.aligned.is_dir():
+        raise WorkspaceError("no dst faces", path=paths.aligned, fix="run the dst face extraction first")
+    by_frame, skipped = group_faces(paths.aligned)
+    report = MergeReport(frames=len(frames), skipped_faces=skipped)
+    todo = [(n, p) for n, p in enumerate(frames, 1) if overwrite or not (paths.merged / f"{p.stem}.png").exists()]
+    report.kept = len(frames) - len(todo)
+    threads = threads or default_workers()
+    wants_sr = settings.base["super_resolution"] or any(r.options.get("super_resolution") for r in settings.ranges)
+    enhancer = FaceEnhancer() if wants_sr else None
+    resolution, face_type = swapper.resolution, swapper.face_type
+
+    def load(item: tuple[int, Path]) -> _Loaded:
+        number, path = item
+        frame = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise InputError("cannot decode this frame", path=path, fix="re-extract the dst frames")
+        faces = []
+        for meta in by_frame.get(path.stem, []):
+            matrix = model_face_from_frame(meta, face_type, resolution)
+            faces.append((meta, matrix, warp_face(frame, matrix, resolution)))
+        return _Loaded(number, path, frame, faces)
+
+    def blend_and_write(item: _Loaded, predicted: list[PredictedFace]) -> FrameResult:
+        t0 = time.perf_counter()
+        merged = merge_frame(item.frame, predicted, settings.for_frame(item.number), swapper.learn_mask, enhancer,
+                             debug=paths.debug is not None)
+        details = {"frame": item.path.name, "faces_swapped": len(predicted), "model": swapper.name}
+        write_bytes_atomic(paths.merged / f"{item.path.stem}.png",
+                           provenance.label_png(encode_image(merged.image, "png"), **details))
+        write_bytes_atomic(paths.merged_mask / f"{item.path.stem}.png", encode_image(merged.mask, "png"))
+        if paths.debug is not None and merged.debug is not None:
+            write_bytes_atomic(paths.debug / f"{item.path.stem}.jpg", encode_image(merged.debug, "jpg"))
+        return FrameResult(item.path.name, len(predicted), time.perf_counter() - t0, merged.info)
+
+    pending: collections.deque[Future] = collections.deque()
+    batch: list[_Loaded] = []
+
+    def finish(future: Future) -> None:
+        result: FrameResult = future.result()
+        report.merged += 1
+        report.faces += result.faces
+        report.without_face += result.faces == 0
+        if on_frame is not None:
+            on_frame(result)
+        progress(Progress("merge", report.merged, len(todo)))
+
+    def flush(pool: ThreadPoolExecutor) -> None:
+        crops = [crop for item in batch for (_, _, crop) in item.faces]
+        pred, pred_mask, dst_mask = swapper.predict(np.stack(crops)) if crops else (None, None, None)
+        k = 0
+        for item in batch:
+            predicted = []
+            for meta, matrix, _ in item.faces:
+                predicted.append(PredictedFace(meta, matrix, pred[k], None if pred_mask is None else pred_mask[k],
+                                               None if dst_mask is None else dst_mask[k]))
+                k += 1
+            pending.append(pool.submit(blend_and_write, item, predicted))
+        batch.clear()
+        while len(pending) > 2 * threads:
+            finish(pending.popleft())
+
+    progress(Progress("merge", 0, len(todo)))
+    with ThreadPoolExecutor(threads) as pool:
+        for item in parallel_map(load, todo, threads=min(threads, 4)):
+            batch.append(item)
+            if sum(len(b.faces) for b in batch) >= batch_faces or len(batch) >= batch_faces:
+                flush(pool)
+        flush(pool)
+        while pending:
+            finish(pending.popleft())
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,88 @@
+"""The swap API merge uses: a trained model turns aligned dst faces into predicted src faces (and masks)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from facelab.device import resolve_devices
+from facelab.errors import ModelError
+from facelab.train import checkpoint
+from facelab.train.checkpoint import ModelFiles
+from facelab.train.trainer import build_model, model_options
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Swapper:
+    """A trained model ready to predict. ``resolution`` and ``face_type`` say how dst faces must be aligned."""
+
+    model: nn.Module
+    device: torch.device
+    name: str
+    iteration: int
+    batch_size: int = 16
+
+    @property
+    def resolution(self) -> int:
+        return int(self.model.resolution)
+
+    @property
+    def face_type(self) -> str:
+        return str(getattr(self.model.face_type, "value", self.model.face_type))
+
+    @property
+    def learn_mask(self) -> bool:
+        return bool(self.model.learn_mask)
+
+    @classmethod
+    def load(cls, model_dir: Path, model_name: str | None = None, device: str = "auto") -> "Swapper":
+        """Load the model ``model_name`` saved in ``model_dir`` (the only one there when None) on ``device``."""
+        model_dir = Path(model_dir)
+        if model_name is None:
+            found = checkpoint.find_models(model_dir)
+            if len(found) != 1:
+                what = "no trained model" if not found else f"several models ({', '.join(found)})"
+                fix = "train one with `facelab train`" if not found else "choose one with --model"
+                raise ModelError(f"{what} in this folder", path=model_dir, fix=fix)
+            model_name = found[0]
+        if not ModelFiles(model_dir, model_name).exists():
+            raise ModelError(f"no {model_name} model in this folder", path=model_dir,
+                             fix=f"train it with `facelab train --model {model_name}` or check --model-dir")
+        opts, _ = model_options(model_dir, model_name, {})
+        dev = resolve_devices(device)[0]
+        model = build_model(model_name, opts)
+        iteration = checkpoint.load_weights(ModelFiles(model_dir, model_name), model, dev)
+        model.to(dev).eval()
+        log.info("loaded %s (iteration %d) on %s", model_name, iteration, dev)
+        return cls(model, dev, model_name, iteration)
+
+    def predict(self, dst_faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(pred_src (N, R, R, 3) float32 [0, 1] BGR, pred_src_mask (N, R, R) float32 [0, 1] or None,
+        pred_dst_mask (N, R, R) or None) for ``dst_faces`` (N, R, R, 3) uint8 BGR aligned at the model's
+        face type and resolution."""
+        faces = np.asarray(dst_faces)
+        r = self.resolution
+        if faces.ndim != 4 or faces.shape[1:] != (r, r, 3) or faces.dtype != np.uint8:
+            raise ModelError(f"dst faces must be (N, {r}, {r}, 3) uint8 BGR, got {faces.shape} {faces.dtype}",
+                             fix=f"align the faces as {self.face_type} at {r} px first")
+        parts: list[list[np.ndarray]] = [[], [], []]
+        for start in range(0, len(faces), self.batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(faces[start:start + self.batch_size])).to(self.device)
+            with torch.inference_mode():
+                outputs = self.model.swap(chunk.permute(0, 3, 1, 2).float().div(255))
+            for part, out in zip(parts, outputs):
+                if out is not None:
+                    out = out.float().clamp(0, 1).cpu().numpy()
+                    part.append(out.transpose(0, 2, 3, 1) if out.shape[1] == 3 else out[:, 0])
+        if not len(faces):
+            empty = np.zeros((0, r, r), np.float32)
+            return np.zeros((0, r, r, 3), np.float32), (empty if self.learn_mask else None), \
+                (empty if self.learn_mask else None)
+        return tuple(np.concatenate(p).astype(np.float32) if p else None for p in parts)  # type: ignore[return-value]

@@ -1,0 +1,116 @@
+"""One frame merged: every mode and colour transfer on real faces."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facelab import provenance
+from facelab.errors import OptionError
+from facelab.geometry import alignment, masks
+from facelab.merge.masks import MaskInputs, build_mask, resolve_mask_name
+from facelab.merge.merger import merge_frame, model_face_from_frame
+from facelab.merge.modes import MODES
+from facelab.merge.options import COLOUR_CHOICES, MODES as MODE_CHOICES, resolve
+
+
+def _options(**given):
+    return resolve(given).base
+
+
+def _dilated_hull(dst, pixels: int) -> np.ndarray:
+    """The dst face's landmark hull in the frame, grown by ``pixels`` — computed apart from the merger."""
+    h, w = dst.frame.shape[:2]
+    hull = masks.hull_mask(dst.meta.source_landmarks, h, w) > 0
+    return cv2.dilate(hull.astype(np.uint8), np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)) > 0
+
+
+def test_every_registered_mode_is_an_option():
+    assert set(MODES.names()) == set(MODE_CHOICES)
+
+
+@pytest.mark.parametrize("mode", [m for m in MODE_CHOICES if not m.startswith("raw")])
+def test_modes_change_only_the_face(dst, mode):
+    out = merge_frame(dst.frame, [dst.predicted()], _options(mode=mode, mask="dst", blur=20), learns_mask=False)
+    assert out.image.shape == dst.frame.shape and out.image.dtype == np.uint8
+    assert out.mask.shape == dst.frame.shape[:2]
+    untouched = out.mask == 0
+    assert np.array_equal(out.image[untouched], dst.frame[untouched])  # pixel-exact outside the final mask
+    outside = ~_dilated_hull(dst, 12)  # blur 20 on a ~240 px face feathers ~6 px beyond the hull
+    assert np.array_equal(out.image[outside], dst.frame[outside])
+    inside = out.mask == 255
+    assert inside.sum() > 10000
+    assert np.abs(out.image[inside].astype(int) - dst.frame[inside].astype(int)).mean() > 5  # the face did change
+
+
+@pytest.mark.parametrize("transfer", COLOUR_CHOICES)
+def test_colour_transfers_in_overlay_and_seamless(dst, transfer):
+    for mode in ("overlay", "seamless"):
+        out = merge_frame(dst.frame, [dst.predicted()], _options(mode=mode, colour_transfer=transfer, mask="dst"),
+                          learns_mask=False)
+        assert out.image.shape == dst.frame.shape
+        assert np.array_equal(out.image[out.mask == 0], dst.frame[out.mask == 0])
+
+
+def test_raw_modes_are_editor_layers(dst):
+    face = [dst.predicted()]
+    rgb = merge_frame(dst.frame, face, _options(mode="raw-rgb", mask="dst"), False)
+    predict = merge_frame(dst.frame, face, _options(mode="raw-predict", mask="dst"), False)
+    mask = merge_frame(dst.frame, face, _options(mode="raw-mask", mask="dst"), False)
+    for out in (rgb, predict, mask):
+        assert out.image.shape == dst.frame.shape
+    assert np.array_equal(rgb.image[rgb.mask == 0], dst.frame[rgb.mask == 0])
+    assert (rgb.mask == 255).sum() > (mask.mask == 255).sum()  # the whole square vs. the face
+    assert predict.image[predict.mask == 0].max() == 0  # on black
+    grey = cv2.cvtColor(mask.image, cv2.COLOR_BGR2GRAY).astype(int)
+    assert np.abs(grey - mask.mask.astype(int)).max() <= 4  # the mask drawn white on black (± watermark)
+
+
+def test_erode_changes_the_merged_area_monotonically(dst):
+    areas = [(merge_frame(dst.frame, [dst.predicted()], _options(mode="overlay", mask="dst", erode=e), False).mask > 0)
+             .sum() for e in (-60, -20, 0, 20, 60)]
+    assert all(a > b for a, b in zip(areas, areas[1:])), areas
+
+
+def test_face_scale_changes_the_pasted_area(dst):
+    areas = [(merge_frame(dst.frame, [dst.predicted()], _options(mode="overlay", mask="dst", face_scale=s), False)
+              .mask > 0).sum() for s in (-30, 0, 30)]
+    assert areas[0] < areas[1] < areas[2]
+    assert areas[2] / areas[1] == pytest.approx(1.3 ** 2, rel=0.1)
+
+
+def test_frame_without_faces_passes_through_bit_identical(dst):
+    out = merge_frame(dst.frame, [], _options(), learns_mask=True)
+    assert np.array_equal(out.image, dst.frame) and out.mask.max() == 0
+
+
+def test_merged_face_carries_the_watermark(dst):
+    out = merge_frame(dst.frame, [dst.predicted()], _options(mask="dst"), learns_mask=False)
+    assert provenance.watermark_score(provenance.block_scores(out.image)) >= provenance.THRESHOLD
+    assert provenance.watermark_score(provenance.block_scores(dst.frame)) < provenance.THRESHOLD
+
+
+def test_export_alpha_and_debug_panel(dst):
+    out = merge_frame(dst.frame, [dst.predicted()], _options(mask="dst", export_alpha=True), False, debug=True)
+    assert out.image.shape == (*dst.frame.shape[:2], 4)
+    assert np.array_equal(out.image[..., 3], out.mask)
+    assert out.debug is not None and out.debug.shape[1] == 5 * out.debug.shape[0]  # 5 tiles for one face
+    assert "mode seamless" in out.info[0]
+
+
+def test_mask_registry(dst):
+    points = alignment.transform_points(dst.meta.source_landmarks, model_face_from_frame(dst.meta, "full", 64))
+    hull = masks.hull_mask(points, 64, 64)
+    smaller = masks.erode(hull, 80, 64)  # stands in for a learned mask inside the hull
+    inputs = MaskInputs(64, points, smaller, None)
+    assert resolve_mask_name("auto", True) == "learned" and resolve_mask_name("auto", False) == "dst"
+    assert 0 < smaller.sum() < hull.sum()
+    np.testing.assert_allclose(build_mask("dst", inputs), hull)
+    np.testing.assert_allclose(build_mask("learned*dst", inputs), smaller * hull)
+    with pytest.raises(OptionError, match="learns no mask"):
+        build_mask("learned-dst", inputs)
+    with pytest.raises(OptionError, match="segmenter"):
+        build_mask("seg-prd", inputs)
+    with pytest.raises(OptionError, match="did you mean 'learned'"):
+        resolve_mask_name("learnd*dst", True)

@@ -1,0 +1,97 @@
+"""Merging a folder: pass-through frames, skipped faces, resume, settings ranges, labels — with a real (untrained)
+SAE network predicting."""
+
+from __future__ import annotations
+
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from facelab import provenance
+from facelab.extract.extractor import extract_faces
+from facelab.extract.frames import video_frames
+from facelab.io.faceimage import write_face
+from facelab.merge.options import FrameRange, resolve, save_settings
+from facelab.merge.runner import MergePaths, merge_folder
+from facelab.options import validate
+from facelab.train.swap import Swapper
+from facelab.train.trainer import build_model, option_specs
+
+TINY_SAE = {"resolution": 64, "face_type": "full", "learn_mask": True, "ae_dims": 128, "e_ch_dims": 21,
+            "d_ch_dims": 11, "mask_dims": 16}
+
+
+@pytest.fixture(scope="module")
+def swapper() -> Swapper:
+    torch.manual_seed(0)
+    model = build_model("SAE", validate(option_specs("SAE"), TINY_SAE)).eval()
+    return Swapper(model, torch.device("cpu"), "SAE", 0)
+
+
+@pytest.fixture()
+def folders(tmp_path, dst_video) -> MergePaths:
+    """3 real dst frames; faces aligned for frames 1 and 2 only; plus a face file without metadata."""
+    paths = MergePaths(tmp_path / "data_dst", tmp_path / "data_dst/aligned", tmp_path / "data_dst/merged",
+                       tmp_path / "data_dst/merged_mask", tmp_path / "data_dst/merged_debug")
+    paths.aligned.mkdir(parents=True)
+    for number, frame in enumerate(video_frames(dst_video), 1):
+        cv2.imwrite(str(paths.frames / f"{number:05d}.png"), frame.image)
+        if number <= 2:
+            (face, meta), = extract_faces(frame.image, image_size=128, source_filename=f"{number:05d}.png",
+                                          max_faces=1)
+            write_face(paths.aligned / f"{number:05d}_0.jpg", face, meta)
+            if number == 1:
+                cv2.imwrite(str(paths.aligned / "00001_1.jpg"), face)  # a face whose metadata is missing
+        if number == 3:
+            break
+    return paths
+
+
+def test_merge_folder(folders, swapper):
+    seen = []
+    report = merge_folder(folders, swapper, resolve({"mask": "dst"}), threads=2, on_frame=seen.append)
+    assert (report.frames, report.merged, report.faces, report.without_face) == (3, 3, 2, 1)
+    assert [p.name for p, _ in report.skipped_faces] == ["00001_1.jpg"]
+    assert "no facelab metadata" in report.skipped_faces[0][1]
+    assert sorted(r.name for r in seen) == ["00001.png", "00002.png", "00003.png"]
+
+    original = cv2.imread(str(folders.frames / "00003.png"))
+    assert np.array_equal(cv2.imread(str(folders.merged / "00003.png")), original)  # no face: bit-identical
+    frame1 = cv2.imread(str(folders.frames / "00001.png"))
+    merged1 = cv2.imread(str(folders.merged / "00001.png"))
+    mask1 = cv2.imread(str(folders.merged_mask / "00001.png"), cv2.IMREAD_GRAYSCALE)
+    assert merged1.shape == frame1.shape and mask1.shape == frame1.shape[:2]
+    assert mask1.max() == 255 and np.array_equal(merged1[mask1 == 0], frame1[mask1 == 0])
+    assert sorted(p.name for p in folders.debug.iterdir()) == ["00001.jpg", "00002.jpg"]
+
+    labelled = provenance.verify(folders.merged / "00001.png")
+    assert labelled.has_label and labelled.has_watermark
+    assert labelled.label["faces_swapped"] == 1 and labelled.label["model"] == "SAE"
+    passed = provenance.verify(folders.merged / "00003.png")
+    assert passed.has_label and not passed.has_watermark  # labelled as part of the output, pixels untouched
+
+
+def test_resume_and_overwrite(folders, swapper):
+    merge_folder(folders, swapper, resolve({}))
+    before = (folders.merged / "00002.png").stat().st_mtime_ns
+    again = merge_folder(folders, swapper, resolve({}))
+    assert (again.merged, again.kept) == (0, 3)
+    assert (folders.merged / "00002.png").stat().st_mtime_ns == before
+    redo = merge_folder(folders, swapper, resolve({}), overwrite=True)
+    assert (redo.merged, redo.kept) == (3, 0)
+
+
+def test_settings_file_ranges_override_per_frame(folders, swapper, tmp_path):
+    settings_path = tmp_path / "merge_settings.json"
+    save_settings(settings_path, {"mode": "overlay"}, [FrameRange(2, 2, {"mode": "raw-mask"})])
+    settings = resolve({"colour_transfer": "none"}, settings_path)
+    assert settings.for_frame(1)["mode"] == "overlay" and settings.for_frame(2)["mode"] == "raw-mask"
+    assert settings.base["colour_transfer"] == "none"
+    merge_folder(folders, swapper, settings)
+    raw_mask = cv2.imread(str(folders.merged / "00002.png"))
+    mask = cv2.imread(str(folders.merged_mask / "00002.png"), cv2.IMREAD_GRAYSCALE)
+    assert raw_mask[mask == 0].max() == 0  # the mask layer: black outside the face
+    frame1 = cv2.imread(str(folders.frames / "00001.png"))
+    assert cv2.imread(str(folders.merged / "00001.png"))[0:20].tolist() == frame1[0:20].tolist()

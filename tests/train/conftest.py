@@ -1,0 +1,61 @@
+"""Small real facesets for the training tests: faces extracted from the two demo videos, once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from facelab.extract.extractor import extract_faces
+from facelab.extract.frames import video_frames
+from facelab.io.faceimage import write_face
+
+FACE_SIZE = 128  # files at 128 px; the tests' models train at 64 px (a plain resize) or re-crop them
+
+
+def _extract(video: Path, folder: Path, every: int, limit: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for index, frame in enumerate(video_frames(video)):
+        if index % every:
+            continue
+        faces = extract_faces(frame.image, face_type="full", image_size=FACE_SIZE, source_filename=frame.name,
+                              max_faces=1)
+        for image, meta in faces:
+            write_face(folder / f"{Path(frame.name).stem}_0.jpg", image, meta)
+            written += 1
+        if written >= limit:
+            break
+    assert written >= limit // 2, f"only {written} faces found in {video}"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def src_faceset(tmp_path_factory, src_video) -> Path:
+    """~30 aligned full faces of the woman in the src demo video (128 px JPEGs with metadata)."""
+    return _extract(src_video, tmp_path_factory.mktemp("faces") / "src_aligned", every=15, limit=30)
+
+
+@pytest.fixture(scope="session")
+def dst_faceset(tmp_path_factory, dst_video) -> Path:
+    """~20 aligned full faces of the man in the dst demo video."""
+    return _extract(dst_video, tmp_path_factory.mktemp("faces") / "dst_aligned", every=3, limit=20)
+
+
+# The smallest SAE at 64 px: every width at its minimum, so a CPU trains it in seconds per iteration.
+TINY_SAE = {"resolution": 64, "face_type": "full", "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11,
+            "mask_dims": 16, "batch_size": 4, "workers": 0, "learning_rate": 3e-4, "amp": "off"}
+TRAINED_ITERATIONS = 16
+
+
+@pytest.fixture(scope="session")
+def trained_sae(tmp_path_factory, src_faceset, dst_faceset):
+    """A tiny SAE trained TRAINED_ITERATIONS iterations on the demo facesets (seed 0): (model_dir, result,
+    per-iteration reports). Tests copy the folder before changing it."""
+    from facelab.train.trainer import train_model
+
+    model_dir = tmp_path_factory.mktemp("model")
+    reports = []
+    result = train_model(model_dir, src_faceset, dst_faceset, "SAE", dict(TINY_SAE),
+                         max_iterations=TRAINED_ITERATIONS, device="cpu", seed=0, on_iteration=reports.append)
+    return model_dir, result, reports

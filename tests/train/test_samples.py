@@ -1,0 +1,161 @@
+"""Training samples: masks, augmentation maths, the face cache and batches, on real extracted faces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facelab.errors import InputError
+from facelab.geometry.alignment import transform_points
+from facelab.io.faceimage import list_faces, read_face, read_meta
+from facelab.train import samples
+from facelab.train.samples import FaceCache, FeedSettings, SampleFeeder
+
+
+def _square(x0, y0, x1, y1):
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def test_face_mask_fills_the_landmark_hull_and_applies_polygons():
+    ring = np.array([[32 + 20 * np.cos(a), 32 + 20 * np.sin(a)] for a in np.linspace(0, 2 * np.pi, 68)])
+    mask = samples.face_mask(ring, 64)
+    assert mask.dtype == np.uint8 and mask.shape == (64, 64)
+    assert mask[32, 32] == 255 and mask[2, 2] == 0 and mask[32, 60] == 0
+    area = (mask > 127).mean() * 64 * 64
+    assert abs(area - np.pi * 20**2) < 0.1 * np.pi * 20**2  # geometry.masks.hull_mask grows ~0.5 px
+    edited = samples.face_mask(ring, 64, include=[_square(54, 54, 63, 63)], exclude=[_square(28, 28, 36, 36)])
+    assert edited[58, 58] == 255 and edited[32, 32] == 0 and edited[20, 32] == 255
+
+
+def test_random_warp_is_smooth_bounded_and_keeps_the_border():
+    rng = np.random.default_rng(0)
+    map_x, map_y = samples.random_warp_maps(rng, 64)
+    grid_y, grid_x = np.mgrid[0:64, 0:64].astype(np.float32)
+    dx, dy = map_x - grid_x, map_y - grid_y
+    assert map_x.dtype == np.float32 and map_x.shape == (64, 64)
+    limit = samples.WARP_AMOUNT * 63 / samples.WARP_CELLS + 1e-4
+    assert 0.5 < np.abs(dx).max() <= limit and np.abs(dy).max() <= limit
+    assert np.abs(dx[0, 0]) < 1e-4 and np.abs(dy[-1, -1]) < 1e-4
+    assert np.abs(np.diff(dx, axis=1)).max() <= 2 * samples.WARP_AMOUNT + 1e-4  # smooth: neighbours move together
+
+
+def test_random_affine_flip_mirrors_the_same_transform():
+    plain = samples.random_affine(np.random.default_rng(3), 64, flip=False)
+    flipped = samples.random_affine(np.random.default_rng(3), 64, flip=True)
+    pts = np.array([[10.0, 20.0], [50.0, 5.0]])
+    a, b = transform_points(pts, plain), transform_points(pts, flipped)
+    np.testing.assert_allclose(b[:, 0], 63 - a[:, 0], atol=1e-9)
+    np.testing.assert_allclose(b[:, 1], a[:, 1], atol=1e-9)
+    angle = np.degrees(np.arctan2(plain[1, 0], plain[0, 0]))
+    scale = np.hypot(plain[0, 0], plain[1, 0])
+    assert abs(angle) <= samples.ROTATION_DEG and abs(scale - 1) <= samples.SCALE + 1e-9
+    bigger = samples.random_affine(np.random.default_rng(3), 64, flip=False, scale_mod=30)
+    assert np.hypot(bigger[0, 0], bigger[1, 0]) == pytest.approx(scale * 1.3)
+
+
+def test_pick_src_by_yaw_matches_the_dst_pose():
+    src_yaws = np.random.default_rng(1).permutation(np.linspace(-40, 40, 100))
+    picks = samples.pick_src_by_yaw(src_yaws, np.array([-38.0, 0.0, 25.0] * 20), np.random.default_rng(2))
+    got = src_yaws[picks].reshape(20, 3)
+    assert np.all(np.abs(got - [-38.0, 0.0, 25.0]) <= 6.0)
+
+
+def test_face_cache_reads_every_face_once_at_model_size(src_faceset):
+    cache = FaceCache.build(src_faceset, "full", 64)
+    try:
+        paths = list_faces(src_faceset)
+        assert len(cache) == len(paths) and cache.faces.shape == (len(paths), 64, 64, 3)
+        image, meta = read_face(paths[0])
+        assert np.abs(cache.faces[0].astype(int).mean(axis=(0, 1)) - image.mean(axis=(0, 1))).max() < 3
+        assert cache.yaws[0] == pytest.approx(meta.yaw)
+        covered = (cache.masks > 127).mean(axis=(1, 2))
+        assert np.all((covered > 0.3) & (covered < 0.9)), covered  # a full-face crop is mostly face
+        reopened = FaceCache(cache.spec)  # how a worker process sees it
+        np.testing.assert_array_equal(reopened.faces[3], cache.faces[3])
+        np.testing.assert_array_equal(reopened.yaws, cache.yaws)
+    finally:
+        cache.close()
+    assert not (src_faceset.parent / cache.spec.folder).exists()
+
+
+def test_face_cache_recrops_full_faces_for_a_half_face_model(src_faceset):
+    full, half = FaceCache.build(src_faceset, "full", 64), FaceCache.build(src_faceset, "half", 64)
+    try:
+        # the half face is a zoom on the inner face: its hull mask covers far more of the square
+        assert (half.masks > 127).mean() > (full.masks > 127).mean() + 0.15
+        meta = read_meta(list_faces(src_faceset)[0])
+        assert meta.face_type == "full"
+    finally:
+        full.close()
+        half.close()
+
+
+def test_face_cache_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(InputError, match="no aligned faces"):
+        FaceCache.build(tmp_path, "full", 64)
+
+
+@pytest.fixture(scope="module")
+def caches(src_faceset, dst_faceset):
+    src, dst = FaceCache.build(src_faceset, "full", 64), FaceCache.build(dst_faceset, "full", 64)
+    yield src, dst
+    src.close()
+    dst.close()
+
+
+def test_batches_have_warped_inputs_and_unwarped_targets(caches):
+    batch = samples.make_batch(*caches, FeedSettings(batch_size=4), np.random.default_rng(0))
+    for side in ("src", "dst"):
+        assert batch[side].shape == batch[f"{side}_target"].shape == (4, 64, 64, 3)
+        assert batch[f"{side}_mask"].shape == (4, 64, 64) and batch[side].dtype == np.uint8
+        diff = np.abs(batch[side].astype(int) - batch[f"{side}_target"]).mean()
+        assert 1 < diff < 40  # warped, yet the same face
+        inside = batch[f"{side}_target"][batch[f"{side}_mask"] > 127].mean()
+        assert inside > 40  # the mask sits on the (lit) face, not on black padding
+
+
+def test_sort_by_yaw_feeds_src_faces_posed_like_dst(caches):
+    src, dst = caches
+    rng = np.random.default_rng(5)
+    dst_idx = rng.integers(len(dst), size=200)
+    picked = samples.pick_src_by_yaw(src.yaws, dst.yaws[dst_idx], rng)
+    matched = np.abs(src.yaws[picked] - dst.yaws[dst_idx]).mean()
+    random = np.abs(src.yaws[rng.integers(len(src), size=200)] - dst.yaws[dst_idx]).mean()
+    assert matched <= random
+
+
+def test_in_process_feeder_resumes_its_random_stream(caches):
+    feeder = SampleFeeder(*caches, FeedSettings(batch_size=2), workers=0, seed=7)
+    feeder.next()
+    state = feeder.rng_state
+    expected = feeder.next()
+    other = SampleFeeder(*caches, FeedSettings(batch_size=2), workers=0, seed=99)
+    other.rng_state = state
+    got = other.next()
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+
+
+def test_worker_processes_feed_batches_and_stop(caches):
+    feeder = SampleFeeder(*caches, FeedSettings(batch_size=2, sort_by_yaw=True), workers=2, seed=1)
+    try:
+        batches = [feeder.next() for _ in range(3)]
+        assert all(b["src"].shape == (2, 64, 64, 3) for b in batches)
+        procs = list(feeder._procs)
+        assert len(procs) == 2 and all(p.is_alive() for p in procs)
+    finally:
+        feeder.close()
+    assert not any(p.is_alive() for p in procs)
+
+
+def test_caches_of_killed_trainers_are_cleaned_up(src_faceset):
+    import tempfile
+    from pathlib import Path
+
+    orphan = Path(tempfile.mkdtemp(prefix="facelab-faces-999999999-"))  # no such process
+    (orphan / "faces.u8").write_bytes(b"\0" * 10)
+    cache = FaceCache.build(src_faceset, "full", 64)
+    try:
+        assert not orphan.exists() and Path(cache.spec.folder).is_dir()
+    finally:
+        cache.close()
