@@ -18,6 +18,7 @@ import sys
 
 import torch
 
+from facelab.bench.measure import matmul_peak_gflops
 from facelab.io import demo_media
 from facelab.options import validate
 from facelab.train import bench
@@ -92,7 +93,8 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, load average {os.getloadavg()[0]:.1f}", flush=True)
-    peaks = {"fp32": bench.matmul_peak_gflops(torch.float32), "bf16": bench.matmul_peak_gflops(torch.bfloat16)}
+    cpu = torch.device("cpu")
+    peaks = {"fp32": matmul_peak_gflops(cpu, torch.float32), "bf16": matmul_peak_gflops(cpu, torch.bfloat16)}
     print(f"matmul peak (2048², best of 1 s): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s",
           flush=True)
     for setting in args.settings.split(","):

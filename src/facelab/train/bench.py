@@ -75,18 +75,6 @@ def train_steps(model: SwapModel, batches: list[dict[str, torch.Tensor]], *, amp
     return seconds, totals
 
 
-def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> float:
-    """Best-of-runs GFLOP/s of a square ``size`` matmul in ``dtype`` on the CPU (the machine's practical peak)."""
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-    a @ b  # warm-up: thread pool, kernels
-    best, end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.perf_counter()
-        a @ b
-        best = max(best, 2 * size ** 3 / (time.perf_counter() - start) / 1e9)
-    return best
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

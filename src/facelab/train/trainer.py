@@ -264,7 +264,8 @@ class _TrainStep(nn.Module):
         self.model = model
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.model.loss(batch, self.model.forward_train(batch["src"], batch["dst"]))
+        # No dst→src decode for the step itself (style losses still get theirs): ~13 % fewer FLOPs.
+        return self.model.loss(batch, self.model.forward_train(batch["src"], batch["dst"], swap=False))
 
 
 def _load_faces(pretrain: Path | None, src: Path, dst: Path, model, progress) -> tuple[FaceCache, FaceCache]:
