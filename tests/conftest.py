@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import pytest
+
+from facelab.cli import main
 
 from facelab.io import demo_media
 
@@ -30,3 +33,25 @@ def single_face_jpg() -> Path:
 def multi_face_jpg() -> Path:
     """Five people."""
     return demo_media.packaged_file(demo_media.MULTI_FACE_JPG)
+
+
+class CliRun(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys) -> Callable[..., CliRun]:
+    """Run ``facelab ARGS`` as a user would (errors become one line and an exit code)."""
+
+    def run(*args: str) -> CliRun:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code or 0
+        captured = capsys.readouterr()
+        return CliRun(code, captured.out, captured.err)
+
+    return run

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from facelab.cli import main
 from facelab.errors import InputError, OptionError, OutputError, VideoError
 from facelab.io import video
 from facelab.io.denoise import denoise_frames
@@ -20,14 +19,6 @@ from facelab.io.frames import list_frames
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str]:
-    """Run ``facelab ARGS`` as a user would (errors become one line and an exit code); (exit code, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    return code, capsys.readouterr().err
 
 
 def level(i: int) -> int:
@@ -168,11 +159,11 @@ def test_extract_dst_png_is_every_frame_exactly(dst_frames, dst_video):
     assert not list(dst_frames.glob(".*"))
 
 
-def test_extract_src_jpg_at_fps_through_cli(capsys, tmp_path, src_video):
+def test_extract_src_jpg_at_fps_through_cli(run_cli, tmp_path, src_video):
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "data_src.mp4").symlink_to(src_video)
-    code, err = run_cli(capsys, "video", "extract", "src", "--workspace", str(ws), "--yes", "--fps", "5",
+    code, _, err = run_cli("video", "extract", "src", "--workspace", str(ws), "--yes", "--fps", "5",
                         "--ext", "jpg", "--jpeg-quality", "90")
     assert code == 0, err
     frames = list_frames(ws / "data_src")
@@ -182,27 +173,27 @@ def test_extract_src_jpg_at_fps_through_cli(capsys, tmp_path, src_video):
     assert cv2.imread(str(frames[0])).shape == (360, 640, 3)
 
 
-def test_dst_is_always_full_fps(capsys, workspace):
-    code, err = run_cli(capsys, "video", "extract", "dst", "-w", str(workspace), "--yes", "--fps", "5")
+def test_dst_is_always_full_fps(run_cli, workspace):
+    code, _, err = run_cli("video", "extract", "dst", "-w", str(workspace), "--yes", "--fps", "5")
     assert code == 2 and "full fps" in err
-    code, err = run_cli(capsys, "video", "extract", "dst", "-w", str(workspace), "--yes")
+    code, _, err = run_cli("video", "extract", "dst", "-w", str(workspace), "--yes")
     assert code == 0, err
     assert len(list_frames(workspace / "data_dst")) == video.probe(workspace / "data_dst.mp4").frames
 
 
-def test_re_extract_never_mixes_old_and_new_frames(capsys, tmp_path):
+def test_re_extract_never_mixes_old_and_new_frames(run_cli, tmp_path):
     ws = tmp_path / "ws"
     ws.mkdir()
     make_video(ws / "data_src.mp4", seconds=1.0)
     args = ["video", "extract", "src", "-w", str(ws), "--yes"]
-    assert run_cli(capsys, *args, "--ext", "jpg")[0] == 0
+    assert run_cli(*args, "--ext", "jpg")[0] == 0
     old = list_frames(ws / "data_src")
     (ws / "data_src" / "aligned").mkdir()
     (ws / "data_src" / "aligned" / "keep.jpg").write_bytes(b"a face")
-    code, err = run_cli(capsys, *args, "--fps", "10")
+    code, _, err = run_cli(*args, "--fps", "10")
     assert code == 2 and "already holds 25 frames" in err and "--overwrite" in err
     assert list_frames(ws / "data_src") == old
-    assert run_cli(capsys, *args, "--fps", "10", "--overwrite")[0] == 0
+    assert run_cli(*args, "--fps", "10", "--overwrite")[0] == 0
     new = list_frames(ws / "data_src")
     assert len(new) == 10 and {p.suffix for p in new} == {".png"}  # the 25 jpg frames are gone
     assert (ws / "data_src" / "aligned" / "keep.jpg").exists()
@@ -228,10 +219,10 @@ def test_prompts_at_a_terminal_show_defaults(capsys, monkeypatch, tmp_path):
 # --- cut -------------------------------------------------------------------------------------------------------
 
 
-def test_cut_keeps_span_and_chosen_audio_track(capsys, tmp_path):
+def test_cut_keeps_span_and_chosen_audio_track(run_cli, tmp_path):
     clip = make_video(tmp_path / "clip.mp4", seconds=2.0, fps=25, tones=(440.0, 1000.0))
     before = clip.read_bytes()
-    code, err = run_cli(capsys, "video", "cut", str(clip), "--yes", "--from", "00:00:00.520",
+    code, _, err = run_cli("video", "cut", str(clip), "--yes", "--from", "00:00:00.520",
                         "--to", "00:00:01.480", "--audio-track", "1", "--bitrate", "5")
     assert code == 0, err
     out = tmp_path / "clip_cut.mp4"
@@ -273,7 +264,7 @@ def test_cut_rejects_bad_span_and_track(tmp_path):
 # --- denoise ---------------------------------------------------------------------------------------------------
 
 
-def test_denoise_removes_noise_keeps_size_and_count(capsys, tmp_path, dst_frames):
+def test_denoise_removes_noise_keeps_size_and_count(run_cli, tmp_path, dst_frames):
     ws = tmp_path / "ws"
     folder = ws / "data_dst"
     folder.mkdir(parents=True)
@@ -283,7 +274,7 @@ def test_denoise_removes_noise_keeps_size_and_count(capsys, tmp_path, dst_frames
         noisy = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
         cv2.imwrite(str(folder / f"{i:05d}.png"), noisy)
     noisy = [cv2.imread(str(p)) for p in list_frames(folder)]
-    code, err = run_cli(capsys, "video", "denoise", "-w", str(ws), "--yes", "--factor", "8")
+    code, _, err = run_cli("video", "denoise", "-w", str(ws), "--yes", "--factor", "8")
     assert code == 0, err
     out = [cv2.imread(str(p)) for p in list_frames(folder)]
     assert len(out) == 6 and all(o.shape == (360, 640, 3) for o in out)
@@ -309,9 +300,9 @@ def test_denoise_needs_frames(tmp_path):
 
 
 @pytest.mark.parametrize("ext", ["mp4", "avi"])
-def test_assemble_has_dst_frames_fps_and_sound(capsys, workspace, dst_frames, dst_video, ext):
+def test_assemble_has_dst_frames_fps_and_sound(run_cli, workspace, dst_frames, dst_video, ext):
     shutil.copytree(dst_frames, workspace / "data_dst" / "merged")
-    code, err = run_cli(capsys, "video", "assemble", "-w", str(workspace), "--yes", "--ext", ext)
+    code, _, err = run_cli("video", "assemble", "-w", str(workspace), "--yes", "--ext", ext)
     assert code == 0, err
     result = workspace / f"result.{ext}"
     info, dst = video.probe(result), video.probe(dst_video)
@@ -380,29 +371,29 @@ def _bad_video(kind: str, folder: Path, src_video: Path) -> Path:
     ("truncated", "damaged after frame|ends after"),
     ("audio only", "has no video stream"),
 ])
-def test_bad_video_gets_one_line_error_and_leaves_nothing(capsys, tmp_path, src_video, kind, message):
+def test_bad_video_gets_one_line_error_and_leaves_nothing(run_cli, tmp_path, src_video, kind, message):
     ws = tmp_path / "ws"
     ws.mkdir()
     path = _bad_video(kind, ws, src_video)
     # The truncated file is whole up to ~10 s: cut past that, extract all of it.
-    code, err = run_cli(capsys, "video", "cut", str(path), "--yes", "--from", "12", "--to", "13")
+    code, _, err = run_cli("video", "cut", str(path), "--yes", "--from", "12", "--to", "13")
     assert code == 2
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "data_src.mp4" in lines[0] and re.search(message, lines[0]) and " — " in lines[0]
     assert "Traceback" not in err
     if kind != "missing":
-        code, err = run_cli(capsys, "video", "extract", "src", "-w", str(ws), "--yes", "--ext", "jpg")
+        code, _, err = run_cli("video", "extract", "src", "-w", str(ws), "--yes", "--ext", "jpg")
         assert code == 2 and re.search(message, err) and "Traceback" not in err
     assert nothing_left(ws / "data_src")
     assert [p for p in ws.rglob("*") if not p.is_dir()] == ([] if kind == "missing" else [path])
 
 
-def test_unwritable_output_folder(capsys, tmp_path, dst_video, dst_frames):
+def test_unwritable_output_folder(run_cli, tmp_path, dst_video, dst_frames):
     ws = tmp_path / "ws"
     ws.mkdir()
     shutil.copy(dst_video, ws / "data_dst.mp4")
     (ws / "data_dst").write_text("a file where the frames folder should be")
-    code, err = run_cli(capsys, "video", "extract", "dst", "-w", str(ws), "--yes")
+    code, _, err = run_cli("video", "extract", "dst", "-w", str(ws), "--yes")
     assert code == 2 and "cannot write frames here" in err and "data_dst" in err and "Traceback" not in err
     blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a folder")
