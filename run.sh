@@ -28,6 +28,14 @@ setup() {
   echo "$WANT" > "$STAMP"
 }
 
+# The browser UI tests drive Debian's chromium through Playwright (no browser download: none can be fetched).
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "Installing Debian's chromium for the browser UI tests ..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "Setting up $VENV (first run takes a few minutes) ..." >&2
   setup
@@ -37,7 +45,7 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
   demo) exec "$VENV/bin/facelab" demo "$@" ;;
-  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  test) ensure_chromium; exec "$VENV/bin/python" -m pytest "$@" ;;
   setup) ;;
   *) echo "usage: ./run.sh demo|test|setup [args...]" >&2; exit 2 ;;
 esac

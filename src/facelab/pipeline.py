@@ -114,7 +114,8 @@ def run_demo(root: Path, settings: DemoSettings = DemoSettings(), *, on_step: Ca
     t = step("3/7 Extracting the src and dst facesets")
     if not state.done("faces"):
         extract_video(ws.video("src"), ws.aligned("src"), progress=progress, **extract)
-        extract_folder(ws.frames("dst"), ws.aligned("dst"), progress=progress, **extract)
+        # dst gets its debug pictures like `facelab extract dst`: deleting one marks a frame for the manual fix.
+        extract_folder(ws.frames("dst"), ws.aligned("dst"), debug_dir=ws.aligned_debug, progress=progress, **extract)
         state.mark("faces", src=len(list_faces(ws.aligned("src"))), dst=len(list_faces(ws.aligned("dst"))))
     seconds["faces"] = time.perf_counter() - t
 

@@ -127,3 +127,33 @@ def test_cli_start_failure_leaves_earlier_faces_in_place(tmp_path, dst_video, si
         main(["extract", "dst", "--workspace", str(tmp_path), "--yes", "--device", "cuda:7"])
     assert "cuda:7" in capsys.readouterr().err
     assert [p.name for p in list_faces(aligned)] == ["00001_0.jpg"]
+
+
+def test_manual_fix_helpers_find_faceless_frames_and_update_the_log(tmp_path, single_face_jpg):
+    from facelab.extract.runner import frames_without_faces, record_manual_faces
+
+    frames, aligned = tmp_path / "data_dst", tmp_path / "data_dst" / "aligned"
+    frames.mkdir()
+    image = cv2.imread(str(single_face_jpg))
+    for name in ("a_1.png", "a_2.png", "b.png"):
+        cv2.imwrite(str(frames / name), image)
+    names = ["a_1.png", "a_2.png", "b.png"]
+    assert frames_without_faces(names, aligned) == names  # no aligned folder yet
+    report = extract_folder(frames, aligned, only=["a_1.png", "b.png"], debug_dir=frames / "aligned_debug",
+                            max_faces=1, image_size=64)
+    assert report.faces == 2
+    assert frames_without_faces(names, aligned) == ["a_2.png"]  # "a_1" must not count as a face of "a"
+    (aligned / "b_0.jpg").unlink()
+    assert frames_without_faces(names, aligned) == ["a_2.png", "b.png"]
+
+    log = read_log(aligned)
+    log["no_face"], log["unreadable"] = ["a_2.png", "b.png"], {"a_2.png": "corrupt"}
+    (aligned / LOG_NAME).write_text(json.dumps(log))
+    record = record_manual_faces(aligned, "a_2.png", 1, debug_image=True)
+    assert record == read_log(aligned)
+    assert record["no_face"] == ["b.png"] and record["unreadable"] == {}
+    assert record["debug_images"] == ["a_1.png", "a_2.png", "b.png"] and record["manual"] == {"a_2.png": 1}
+    assert record["settings"]["image_size"] == 64  # the run's settings stay for the next manual pass
+    assert frames_to_revisit(aligned, frames / "aligned_debug") == ["a_2.png", "b.png"]  # a_2's debug not written
+    record = record_manual_faces(tmp_path / "empty", "x.png", 2, debug_image=False)
+    assert record["manual"] == {"x.png": 2} and record["debug_images"] == [] and record["no_face"] == []

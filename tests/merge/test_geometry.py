@@ -36,6 +36,15 @@ def test_erode_shrinks_and_grows_monotonically(aligned):
     assert all(a > b for a, b in zip(areas, areas[1:])), areas
 
 
+def test_erode_shrinks_a_mask_that_fills_the_square_from_its_edges():
+    # An untrained model's learned mask is often all ones: erode must still pull it in from the border.
+    full = np.ones((RESOLUTION, RESOLUTION), np.float32)
+    eroded = masks.erode(full, 100, RESOLUTION)
+    margin = masks.kernel_px(100, RESOLUTION) // 2 - 1  # an even kernel sits one pixel off centre
+    assert eroded[:margin].max() == 0 and eroded[:, -margin:].max() == 0
+    assert eroded[RESOLUTION // 2, RESOLUTION // 2] == 1
+
+
 def test_kernel_is_relative_to_face_size():
     assert masks.kernel_px(100, 256) == 64 and masks.kernel_px(100, 128) == 32 and masks.kernel_px(0, 512) == 0
 

@@ -62,6 +62,11 @@ class PeakMemory:
         self.peak_mib = max(self.peak_mib, current_rss_mib())
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """"fp32", "bf16" or "fp16" for a compute dtype (None: float32, i.e. no autocast)."""
+    return {None: "fp32", torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work (a no-op on the CPU), so a timer read after it includes that work."""
     if torch.device(device).type == "cuda":

@@ -13,10 +13,11 @@ from typing import Any, Callable
 import torch
 
 from facelab.bench import stages
-from facelab.bench.measure import matmul_peak_gflops
+from facelab.bench.measure import matmul_peak_gflops, precision_name
 from facelab.device import resolve_devices
 from facelab.io.files import write_json_atomic
 from facelab.progress import ProgressCallback, no_progress
+from facelab.train.models.base import amp_dtype
 
 BENCHES = ("extract", "train", "merge")
 # Iterations per benchmark: (full, quick). Train counts are steps after warm-up, per setting.
@@ -27,7 +28,7 @@ WARMUP = {"extract": (3, 1), "train": (3, 1)}
 @dataclass
 class BenchReport:
     machine: dict[str, Any]
-    matmul_peak_gflops: dict[str, float]  # per device, fp32
+    matmul_peak_gflops: dict[str, float]  # per "device precision", e.g. "cpu bf16"
     rows: list[stages.BenchRow] = field(default_factory=list)
     quick: bool = False
 
@@ -77,8 +78,11 @@ def run_benchmarks(which: str = "all", devices: list[torch.device] | None = None
     def measure_peak(device: torch.device) -> None:
         # Best of several measurements around the training runs: on a shared machine a single one taken while
         # other work runs would understate the peak (and overstate the share training achieves).
-        key = str(device)
-        report.matmul_peak_gflops[key] = max(report.matmul_peak_gflops.get(key, 0.0), matmul_peak_gflops(device))
+        # Each precision training may run in (float32, and the autocast one): achieved FLOP/s compare with their own.
+        for dtype in dict.fromkeys((torch.float32, amp_dtype(device, "auto") or torch.float32)):
+            key = f"{device} {precision_name(dtype)}"
+            report.matmul_peak_gflops[key] = max(report.matmul_peak_gflops.get(key, 0.0),
+                                                 matmul_peak_gflops(device, dtype))
 
     for device in devices or bench_devices():
         if "extract" in chosen:
@@ -101,15 +105,15 @@ def format_table(report: BenchReport) -> list[str]:
             f"{'IQR ms':>15s} {'its':>4s} {'peak MiB':>13s} {'GFLOP/s':>8s} {'% peak':>6s}")
     lines = [head, "-" * len(head)]
     for r in report.rows:
-        peak = report.matmul_peak_gflops.get(r.device)
+        peak = report.matmul_peak_gflops.get(f"{r.device} {r.precision}")
         gflops = f"{r.gflops:8.1f}" if r.gflops is not None else f"{'':8s}"
         share = f"{100 * r.gflops / peak:5.0f}%" if r.gflops is not None and peak else f"{'':6s}"
         lines.append(f"{r.bench:8s} {r.setting:18s} {r.device:7s} {r.precision:5s} {r.rate:9.2f} {r.unit:>6s} "
                      f"{r.median_ms:12.1f} {f'{r.q1_ms:.1f}-{r.q3_ms:.1f}':>15s} {r.iterations:4d} "
                      f"{f'{r.peak_mib:.0f} {r.memory}':>13s} {gflops} {share}")
     lines.append("")
-    for device, peak in report.matmul_peak_gflops.items():
-        lines.append(f"matmul peak on {device} (fp32, best of the measurements around training in this run): "
+    for key, peak in report.matmul_peak_gflops.items():
+        lines.append(f"matmul peak on {key} (best of the measurements around training in this run): "
                      f"{peak:.0f} GFLOP/s")
     for key in dict.fromkeys((r.bench, r.setting) for r in report.rows):
         row = next(r for r in report.rows if (r.bench, r.setting) == key)

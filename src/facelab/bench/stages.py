@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from facelab.bench.measure import PeakMemory, synchronize
+from facelab.bench.measure import PeakMemory, precision_name, synchronize
 from facelab.io import demo_media
 from facelab.options import validate
 from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.train import bench as train_bench
+from facelab.train.models.base import amp_dtype
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def bench_train(setting: str, device: torch.device, iterations: int, warmup: int
         progress(Progress(f"bench train {setting}", 0, None))
         seconds, losses = train_bench.train_steps(model, batches, amp=amp, swap=False)
     timing = train_bench.Timing.of(seconds[warmup:])
-    precision = "fp32" if amp == "off" else amp
+    precision = precision_name(amp_dtype(device, amp))
     return BenchRow("train", setting, spec.description, str(device), timing.iterations,
                     1000 * n / timing.median_ms, "samples/s", timing.median_ms, timing.q1_ms, timing.q3_ms,
                     memory.peak_mib, memory.kind, precision, gflops=flops / 1e9 / (timing.median_ms / 1000),

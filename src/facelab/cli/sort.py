@@ -7,11 +7,7 @@ from pathlib import Path
 import click
 
 from facelab.cli._common import ProgressBar, ask, interactive, option_flags, workspace_option, yes_option
-from facelab.faceset.options import SORT_OPTIONS
-
-# Which options each method reads; the others are neither asked for nor shown.
-_METHOD_OPTIONS = {"final": ["final_count"], "identity": ["identity_threshold"]}
-
+from facelab.faceset.options import METHOD_OPTIONS, SORT_OPTIONS
 
 class _SortCommand(click.Command):
     """Lists the sort methods at the end of `facelab sort --help` (imported only then: keeps --help fast)."""
@@ -60,7 +56,7 @@ def sort(folder: Path | None, method: str | None, side: str, workspace: Path, ye
     folder = folder if folder is not None else Workspace(workspace).aligned(side)  # type: ignore[arg-type]
     method = method if method is not None else _choose_method(yes)
     SORT_METHODS.get(method)  # an unknown name fails here with "did you mean", before any prompt
-    wanted = _METHOD_OPTIONS.get(method, [])
+    wanted = METHOD_OPTIONS.get(method, [])
     values = ask([o for o in SORT_OPTIONS if o.name in wanted], given, yes)
     with ProgressBar() as bar:
         result = sort_faceset(folder, method, values, progress=bar)

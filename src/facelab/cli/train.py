@@ -8,6 +8,7 @@ import select
 import subprocess
 import sys
 import time
+import urllib.parse
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,16 @@ def _model_option_params() -> list[click.Option]:
 @click.option("--iterations", type=click.IntRange(min=1), default=None, help="Stop after this many iterations.")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop after this many minutes.")
+@click.option("--ui", "with_ui", is_flag=True,
+              help="Also serve the browser UI (live preview, loss graph, save/stop buttons) while training; "
+                   "prints its URL with an access token.")
+@click.option("--ui-port", type=click.IntRange(0, 65535), default=7777, show_default=True,
+              help="Port of --ui on 127.0.0.1 (the next free one when busy; 0: any free port).")
 @option_flags(COMMON_OPTIONS)
 @yes_option
 def train(workspace: Path, model_name: str | None, model_dir: Path | None, src_aligned: Path | None,
           dst_aligned: Path | None, pretrain_faceset: str | None, device: str, iterations: int | None,
-          minutes: float | None, yes: bool, **given: Any) -> None:
+          minutes: float | None, with_ui: bool, ui_port: int, yes: bool, **given: Any) -> None:
     """Train a model; Enter (at a terminal) or Ctrl-C saves and stops. Run again to resume.
 
     On a new model every option is asked (or taken from flags / defaults with --yes) and saved with it.
@@ -116,19 +122,42 @@ def train(workspace: Path, model_name: str | None, model_dir: Path | None, src_a
         if gpus > 1:
             _relaunch_on_gpus(gpus, specs, options)
             return
+    ui = _start_ui(ws, model_dir, ui_port) if with_ui and os.environ.get("RANK", "0") == "0" else None
     if sys.stdin.isatty():
         _drop_typeahead()
         click.echo("Training: press Enter to save and stop (Ctrl-C works too).")
-    with ProgressBar() as bar, _ConsoleLine() as line:
-        result = train_model(model_dir, src_aligned or ws.aligned("src"), dst_aligned or ws.aligned("dst"),
-                             model_name, options, max_iterations=iterations,
-                             max_seconds=minutes * 60 if minutes else None, device=device, progress=bar,
-                             pretrain_faceset=Path(pretrain_faceset) if pretrain_faceset else None, on_iteration=line,
-                             should_stop=_enter_pressed if sys.stdin.isatty() else None)
+    try:
+        with ProgressBar() as bar, _ConsoleLine() as line:
+            result = train_model(model_dir, src_aligned or ws.aligned("src"), dst_aligned or ws.aligned("dst"),
+                                 model_name, options, max_iterations=iterations,
+                                 max_seconds=minutes * 60 if minutes else None, device=device, progress=bar,
+                                 pretrain_faceset=Path(pretrain_faceset) if pretrain_faceset else None,
+                                 on_iteration=line, should_stop=_enter_pressed if sys.stdin.isatty() else None)
+    finally:
+        if ui is not None:
+            ui.stop()
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return
     losses = "" if math.isnan(result.loss_src) else f"src loss {result.loss_src:.4f}, dst loss {result.loss_dst:.4f}; "
     click.echo(f"Saved {model_name} at iteration {result.iteration} in {model_dir} ({losses}stopped: {result.stopped_by}).")
+
+
+def _start_ui(ws: Workspace, model_dir: Path, port: int):
+    """The UI server in a background thread (Ctrl-C stays with training); prints the training page's URL."""
+    from facelab.web.server import start
+
+    page = "training"
+    try:
+        folder = Path(model_dir).resolve().relative_to(ws.root.resolve()).as_posix()
+    except ValueError:
+        folder = None
+        click.echo(f"Warning: {model_dir} is outside the workspace {ws.root}: the UI shows only models inside it.",
+                   err=True)
+    if folder and folder != "model":
+        page += f"?folder={urllib.parse.quote(folder)}"
+    return start(ws.root, "127.0.0.1", port, background=True, announce=lambda url: click.echo(
+        f"Training page (open it in a browser; over SSH forward the port first):\n    "
+        f"{url.replace('/?token=', '/' + page + ('&' if '?' in page else '?') + 'token=')}"))
 
 
 def _drop_typeahead() -> None:

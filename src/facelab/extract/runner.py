@@ -128,6 +128,29 @@ def move_faces_of(aligned_dir: str | Path, trash_dir: str | Path, frame_names: I
     return moved
 
 
+def frames_without_faces(frame_names: Iterable[str], aligned_dir: str | Path) -> list[str]:
+    """The named frames with no face file left in ``aligned_dir`` (``<frame stem>_<n>.*``): frames whose faces
+    the user moved or deleted, or that were never extracted."""
+    aligned_dir = Path(aligned_dir)
+    stems = {p.stem.rsplit("_", 1)[0] for p in list_faces(aligned_dir)} if aligned_dir.is_dir() else set()
+    return sorted(n for n in frame_names if Path(n).stem not in stems)
+
+
+def record_manual_faces(aligned_dir: str | Path, frame_name: str, faces: int, debug_image: bool) -> dict:
+    """Update ``extract_log.json`` after ``faces`` faces of one frame were placed by hand: the frame is no longer
+    "no face" nor "unreadable", it is listed under ``debug_images`` when its debug image was written, and
+    ``manual`` records how many faces the user placed. Other frames' entries are kept. Returns the new record."""
+    record = read_log(aligned_dir)
+    record["no_face"] = sorted(set(record.get("no_face", [])) - {frame_name})
+    record["unreadable"] = {k: v for k, v in record.get("unreadable", {}).items() if k != frame_name}
+    debug_images = set(record.get("debug_images", []))
+    record["debug_images"] = sorted(debug_images | {frame_name} if debug_image else debug_images)
+    record["manual"] = {**record.get("manual", {}), frame_name: int(faces)}
+    record.setdefault("tool_version", __version__)
+    write_json_atomic(Path(aligned_dir) / LOG_NAME, record)
+    return record
+
+
 # -- the loop ------------------------------------------------------------------------------------------------
 
 

@@ -11,4 +11,7 @@ SORT_OPTIONS = [
            "same person (same ≈ 0.4, different ≈ 0.8).", min=0.2, max=1.0, prompt="Same-person distance"),
 ]
 
+# Which SORT_OPTIONS each sort method reads; the others are neither asked for nor shown.
+METHOD_OPTIONS = {"final": ["final_count"], "identity": ["identity_threshold"]}
+
 JPEG_QUALITY = Option("quality", 95, "JPEG quality of the converted faces.", min=1, max=100, prompt="JPEG quality")

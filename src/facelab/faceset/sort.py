@@ -200,8 +200,8 @@ _add("identity")(SortMethod(
 
 
 def faceset_files(folder: str | Path) -> list[Path]:
-    """The face files of a faceset folder: images, not our ``*_debug.jpg`` pictures."""
-    return [p for p in list_faces(folder) if not p.stem.endswith("_debug")]
+    """The face files of a faceset folder (``list_faces``: images, not the ``*_debug.jpg`` pictures)."""
+    return list_faces(folder)
 
 
 def sort_faceset(folder: str | Path, method: str, options: dict[str, Any] | None = None,

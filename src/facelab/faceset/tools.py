@@ -85,8 +85,8 @@ def debug_landmarks(folder: str | Path, progress: ProgressCallback = no_progress
 def remove_debug(folder: str | Path) -> list[Path]:
     """Delete the ``*_debug.jpg`` pictures ``debug_landmarks`` wrote (and only those); returns them."""
     removed = []
-    for path in list_faces(folder):
-        if path.stem.endswith("_debug") and _has_comment(path.read_bytes(), DEBUG_TAG):
+    for path in sorted(Path(folder).glob("*_debug.jpg")):
+        if _has_comment(path.read_bytes(), DEBUG_TAG):
             path.unlink()
             removed.append(path)
     return removed

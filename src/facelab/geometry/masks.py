@@ -37,7 +37,9 @@ def erode(mask: np.ndarray, value: float, face_size: float) -> np.ndarray:
     if size < 1:
         return mask
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    return cv2.erode(mask, kernel) if value > 0 else cv2.dilate(mask, kernel)
+    if value > 0:  # outside the image is "not face": a mask filling the square shrinks from its edges too
+        return cv2.erode(mask, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.dilate(mask, kernel)
 
 
 def blur(mask: np.ndarray, value: float, face_size: float) -> np.ndarray:

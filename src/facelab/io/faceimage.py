@@ -79,11 +79,13 @@ def write_meta(path: str | Path, meta: FaceMeta) -> None:
 
 
 def list_faces(folder: str | Path) -> list[Path]:
-    """Face image files in ``folder`` (not recursive), sorted by name."""
+    """Face image files in ``folder`` (not recursive), sorted by name; the ``*_debug.jpg`` landmark pictures
+    `facelab faceset debug-landmarks` puts beside the faces are not faces."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("folder not found", path=folder, fix="run the extract step first or check the path")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FACE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in FACE_SUFFIXES and not p.stem.endswith("_debug") and p.is_file())
 
 
 # -- internals ---------------------------------------------------------------------------------------------

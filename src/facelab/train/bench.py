@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from facelab.geometry.masks import hull_mask
-from facelab.train.models.base import SwapModel, autocast_context
+from facelab.train.models.base import SwapModel, autocast_context, preferred_memory_format
+from facelab.train.optim import new_adam
 
 
 def demo_faces(video: Path, count: int, resolution: int, face_type: str) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +60,10 @@ def train_steps(model: SwapModel, batches: list[dict[str, torch.Tensor]], *, amp
                 swap: bool = True) -> tuple[list[float], list[float]]:
     """One Adam step per batch (forward_train + loss + backward + step). Returns seconds and total loss per step."""
     device = next(model.parameters()).device
-    optimizer = torch.optim.Adam(model.param_groups(), lr=lr, betas=(0.5, 0.999))
+    fmt = preferred_memory_format(device, amp)  # the trainer's layout, set up before the clock runs
+    model.to(memory_format=fmt)
+    batches = [{k: v.contiguous(memory_format=fmt) for k, v in b.items()} for b in batches]
+    optimizer = new_adam(model.param_groups(), lr, device)
     model.train()
     seconds, totals = [], []
     for batch in batches:

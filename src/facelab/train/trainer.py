@@ -27,17 +27,17 @@ from facelab.device import resolve_devices
 from facelab.errors import DeviceError, ModelError
 from facelab.options import Option, validate
 from facelab.progress import ProgressCallback, no_progress
-from facelab.train import checkpoint
+from facelab.train import checkpoint, control
 from facelab.train.checkpoint import ModelFiles, TrainState
 from facelab.train.models import MODELS
 from facelab.train.models.base import AMP_OPTION, autocast_context, needs_grad_scaler, preferred_memory_format
+from facelab.train.optim import new_adam
 from facelab.train.options import model_option_specs, resume_options
 from facelab.train.preview import loss_graph, preview_grid, write_png
 from facelab.train.samples import FaceCache, FeedSettings, SampleFeeder, default_workers
 
 log = logging.getLogger(__name__)
 
-ADAM_BETAS = (0.5, 0.999)
 MAX_ROLLBACKS = 3
 PREVIEW_FACES = 4
 
@@ -105,7 +105,7 @@ def train_model(model_dir: Path, src_aligned: Path, dst_aligned: Path, model_nam
     model = build_model(model_name, opts).to(dist.device)
     if opts["optimizer_mode"] == 3:
         model.use_checkpointing = True
-    model = model.to(memory_format=preferred_memory_format(dist.device))
+    model = model.to(memory_format=preferred_memory_format(dist.device, opts["amp"]))
     optimizer = _make_optimizer(model, opts, dist.device)
     state = TrainState(pretrained=pretrain_faceset is not None)
     if exists:
@@ -154,13 +154,25 @@ class _Loop:
         self.on_iteration = on_iteration if dist.is_main else None
         self.step = dist.wrap(_TrainStep(model))
         self.autocast = lambda: autocast_context(dist.device, opts["amp"])
+        self.memory_format = preferred_memory_format(dist.device, opts["amp"])
         self.scaler = torch.amp.GradScaler(dist.device.type, enabled=needs_grad_scaler(dist.device, opts["amp"]))
         self.preview = _preview_batch(caches, opts["preview_face"], dist.device)
         self.last_src = self.last_dst = math.nan
         self.last_save = self.last_backup = time.monotonic()
         self.rollbacks = 0
+        # Requests from the browser UI and the status it shows (train/control.py); the main process only.
+        self.control = control.TrainerControl(files.folder, files.name) if dist.is_main else None
 
     def run(self, max_iterations, max_seconds, stop_requested) -> str:
+        reason = "error"
+        try:
+            reason = self._run(max_iterations, max_seconds, stop_requested)
+            return reason
+        finally:
+            if self.control:
+                self.control.write(self.state, running=False, stopped_by=reason)
+
+    def _run(self, max_iterations, max_seconds, stop_requested) -> str:
         start, done = time.monotonic(), 0
         target = self.opts["target_iteration"]
         self.model.train()
@@ -175,6 +187,12 @@ class _Loop:
             else:
                 reason = stop_requested()
             save_due = time.monotonic() - self.last_save >= self.opts["save_minutes"] * 60
+            asked = self.control.poll() if self.control else None
+            if asked == "preview":
+                self.write_preview()
+                self.control.write(self.state)
+            save_due = save_due or asked in ("save", "save_and_stop")
+            reason = reason or ("user" if asked == "save_and_stop" else None)
             stop, save, _ = self.dist.agree([reason is not None, save_due, False])
             if stop:
                 if self.dist.is_main:
@@ -192,11 +210,14 @@ class _Loop:
             self.last_src, self.last_dst = losses
             self.state.loss_src.append(losses[0])
             self.state.loss_dst.append(losses[1])
+            ms = (time.perf_counter() - t0) * 1000
+            if self.control:
+                self.control.iteration_done(self.state, ms)
             if self.on_iteration:
-                self.on_iteration(IterationReport(self.state.iteration, (time.perf_counter() - t0) * 1000, *losses))
+                self.on_iteration(IterationReport(self.state.iteration, ms, *losses))
 
     def _train_one(self) -> tuple[float, float]:
-        batch = _to_tensors(self.feeder.next(), self.dist.device)
+        batch = _to_tensors(self.feeder.next(), self.dist.device, self.memory_format)
         try:
             with self.autocast():
                 losses = self.step(batch)
@@ -231,8 +252,7 @@ class _Loop:
         self.state.sample_rng = self.feeder.rng_state
         checkpoint.save(self.files, self.model, self.optimizer, self.opts, self.state)
         folder, name, it = self.files.folder, self.files.name, self.state.iteration
-        grid = preview_grid(self._predict_preview(), it)
-        write_png(folder / f"{name}_preview.png", grid)
+        grid = self.write_preview()
         write_png(folder / f"{name}_loss.png", loss_graph(self.state.loss_src, self.state.loss_dst))
         if self.opts["write_preview_history"]:
             write_png(folder / "preview_history" / f"{name}_{it:08d}.png", grid)
@@ -241,8 +261,16 @@ class _Loop:
             checkpoint.autobackup(self.files, it)
             self.last_backup = time.monotonic()
         self.last_save = time.monotonic()
+        if self.control:
+            self.control.saved(self.state)
         if event and self.on_iteration:
             self.on_iteration(IterationReport(it, 0.0, self.last_src, self.last_dst, "saved"))
+
+    def write_preview(self) -> np.ndarray:
+        """Render the preview grid of the current weights to ``<MODEL>_preview.png``; returns it (H, W, 3) BGR."""
+        grid = preview_grid(self._predict_preview(), self.state.iteration)
+        write_png(self.files.folder / f"{self.files.name}_preview.png", grid)
+        return grid
 
     @torch.no_grad()
     def _predict_preview(self) -> dict[str, np.ndarray]:
@@ -290,14 +318,15 @@ def _preview_batch(caches: tuple[FaceCache, FaceCache], first: int, device: torc
     return out
 
 
-def _to_tensors(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+def _to_tensors(batch: dict[str, np.ndarray], device: torch.device, memory_format: torch.memory_format
+                ) -> dict[str, torch.Tensor]:
     """uint8 NHWC / NHW arrays → float32 NCHW tensors in [0, 1] on ``device`` (converted after the upload)."""
     out = {}
     for key, value in batch.items():
         t = torch.from_numpy(np.ascontiguousarray(value)).to(device, non_blocking=True)
         t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
         t = t.float().div_(255)
-        out[key] = t.contiguous(memory_format=preferred_memory_format(device))
+        out[key] = t.contiguous(memory_format=memory_format)
     return out
 
 
@@ -305,7 +334,7 @@ def _make_optimizer(model: nn.Module, opts: dict[str, Any], device: torch.device
     groups = list(model.param_groups())
     if opts["optimizer_mode"] >= 2 and device.type == "cuda":
         return _CpuAdam(groups, lr=opts["learning_rate"])
-    return torch.optim.Adam(groups, lr=opts["learning_rate"], betas=ADAM_BETAS)
+    return new_adam(groups, opts["learning_rate"], device)
 
 
 class _CpuAdam:
@@ -321,7 +350,7 @@ class _CpuAdam:
             self._gpu.extend(params)
             cpu_groups.append({**group, "params": cpu} if isinstance(group, dict) else {"params": cpu})
         self._cpu = [p for g in cpu_groups for p in g["params"]]
-        self.inner = torch.optim.Adam(cpu_groups, lr=lr, betas=ADAM_BETAS)
+        self.inner = new_adam(cpu_groups, lr, "cpu")
         self.param_groups = self.inner.param_groups
 
     def zero_grad(self, set_to_none: bool = True) -> None:

