@@ -22,6 +22,8 @@ def test_the_url_token_sets_a_cookie_that_opens_the_rest(base_url):
         first = client.get(f"/?token={TOKEN}")
         assert first.status_code == 303 and first.headers["location"] == "/"
         assert "httponly" in first.headers["set-cookie"].lower()
+        kept = client.get(f"/training?model=SAE&token={TOKEN}&note=a%26b")
+        assert kept.status_code == 303 and kept.headers["location"] == "/training?model=SAE&note=a%26b"
         info = client.get("/api/info")
         assert info.status_code == 200
         assert info.json()["counts"]["dst frames"] == 15

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlencode
 
 import cv2
 import numpy as np
@@ -71,7 +72,7 @@ class _TokenGuard:
         request = Request(scope)
         given = request.query_params.get("token")
         if given is not None and secrets.compare_digest(given, self.token) and scope["type"] == "http":
-            query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "token")
+            query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
             response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
             await response(scope, receive, send)
