@@ -58,3 +58,9 @@ def test_start_page_lists_every_page(page, screenshot):
     assert titles == ["Manual extraction", "Mask editor", "Faceset", "Training", "Merge tuner"]
     assert "dst frames: 15" in page.inner_text("#counts")
     screenshot(page, "index")
+
+
+def test_ui_command_refuses_a_missing_workspace(run_cli, tmp_path):
+    result = run_cli("ui", str(tmp_path / "nowhere"), "--port", "0")
+    assert result.code != 0
+    assert "no such workspace folder" in result.err and "facelab workspace create" in result.err
