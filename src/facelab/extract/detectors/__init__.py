@@ -16,6 +16,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+import cv2
 import numpy as np
 
 from facelab.registry import Registry
@@ -58,6 +59,17 @@ class Detector(Protocol):
 
 
 DETECTORS: Registry[Callable[..., Detector]] = Registry("detector")
+
+
+def shrink_to(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """(image, scale): ``image`` resized so its long side is at most ``max_side`` (never enlarged), and the factor
+    applied, so detections found in it map back to the original by dividing by ``scale``."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale == 1.0:
+        return image, scale
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
 
 
 def _lazy(module: str, cls: str) -> Callable[..., Detector]:

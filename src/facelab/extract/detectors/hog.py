@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facelab.extract.detectors import BoxFit, Detection
+from facelab.extract.detectors import BoxFit, Detection, shrink_to
 
 
 class Hog:
@@ -21,12 +21,7 @@ class Hog:
         self.detector = dlib.get_frontal_face_detector()
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        height, width = frame_bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(height, width))
-        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        if scale < 1.0:
-            gray = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
-                              interpolation=cv2.INTER_AREA)
+        gray, scale = shrink_to(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), self.max_side)
         rects, scores, _ = self.detector.run(gray, self.upsample, 0.0)
         out = []
         for rect, score in zip(rects, scores):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from facelab.errors import ModelError
-from facelab.extract.detectors import BoxFit, Detection
+from facelab.extract.detectors import BoxFit, Detection, shrink_to
 from facelab.geometry.boxes import nms
 
 
@@ -186,12 +186,7 @@ class Mtcnn:
 
     @torch.inference_mode()
     def _detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        height, width = frame_bgr.shape[:2]
-        shrink = min(1.0, self.max_side / max(height, width))
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        if shrink < 1.0:
-            rgb = cv2.resize(rgb, (max(1, round(width * shrink)), max(1, round(height * shrink))),
-                             interpolation=cv2.INTER_AREA)
+        rgb, shrink = shrink_to(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), self.max_side)
         boxes = self._propose(rgb)
         if len(boxes):
             boxes = self._refine(rgb, boxes)

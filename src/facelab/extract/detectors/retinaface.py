@@ -13,10 +13,9 @@ import math
 import os
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
-from facelab.extract.detectors import BoxFit, Detection
+from facelab.extract.detectors import BoxFit, Detection, shrink_to
 from facelab.geometry.boxes import nms
 
 log = logging.getLogger(__name__)
@@ -80,10 +79,7 @@ class RetinaFace:
         self.session = ort.InferenceSession(WEIGHTS, sess_options=options, providers=providers)
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        height, width = frame_bgr.shape[:2]
-        scale = min(1.0, self.max_side / max(height, width))
-        small = frame_bgr if scale == 1.0 else cv2.resize(
-            frame_bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        small, scale = shrink_to(frame_bgr, self.max_side)
         # Pad to a multiple of 32 so every feature map has exactly size/stride cells.
         h, w = small.shape[:2]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
