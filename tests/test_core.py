@@ -30,6 +30,40 @@ def test_option_range_in_message():
     assert Option("flip", True, "Random flip.").parse("n") is False
 
 
+@pytest.mark.parametrize("value", ["nan", float("nan"), "inf", "-inf", float("inf"), 1e400])
+def test_non_finite_numbers_fail_every_range_check_with_the_range(value):
+    rate = Option("learning_rate", 5e-5, "Adam learning rate.", min=1e-6, max=1e-2)
+    with pytest.raises(OptionError, match=r"--learning-rate got .*, out of range — use 1e-06 to 0.01"):
+        rate.parse(value)
+    fps = Option("fps", 0.0, "Frames per second.", min=0, max=1000)
+    with pytest.raises(OptionError, match=r"--fps got .*, out of range — use 0 to 1000"):
+        fps.parse(value)
+    with pytest.raises(OptionError, match=r"--batch-size got .*(not a int|out of range) — 1 to 512"):
+        Option("batch_size", 8, "Faces per step.", min=1, max=512).parse(value)
+
+
+def test_values_of_the_wrong_type_are_refused():
+    assert Option("scale", 1.0, "A scale.").parse("inf") == float("inf")  # no range: infinity may mean "no limit"
+    with pytest.raises(OptionError, match="--scale got nan, not a number"):
+        Option("scale", 1.0, "A scale.").parse("nan")
+    with pytest.raises(OptionError, match="--batch-size got True, which is not a int"):
+        Option("batch_size", 8, "Faces per step.", min=1).parse(True)
+    with pytest.raises(OptionError, match=r"--archi got \['df'\], which is not a str"):
+        Option("archi", "df", "Architecture.").parse(["df"])
+
+
+def test_cli_float_flags_refuse_nan_and_infinity(run_cli, tmp_path, src_video):
+    workspace = tmp_path / "ws"
+    for flag in (["train", "--minutes", "nan", "--yes"], ["train", "--minutes", "inf", "--yes"],
+                 ["demo", "--minutes", "nan"], ["demo", "--dst-seconds", "inf"]):
+        result = run_cli(*flag, "-w", str(workspace))
+        assert result.code == 2 and "is not a finite number" in result.err, (flag, result)
+    workspace.mkdir()
+    (workspace / "data_src.mp4").symlink_to(src_video)
+    result = run_cli("video", "extract", "src", "-w", str(workspace), "--fps", "nan", "--yes")
+    assert result.code == 2 and "--fps got nan, out of range — use 0 to 1000" in result.err, result
+
+
 def _meta(rng) -> FaceMeta:
     return FaceMeta(
         face_type="full", image_size=64, landmarks=rng.random((68, 2)) * 64,

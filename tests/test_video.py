@@ -316,7 +316,12 @@ def test_assemble_has_dst_frames_fps_and_sound(run_cli, workspace, dst_frames, d
     assert np.abs(samples).max() > 0.01  # real sound, not silence
     from facelab import provenance
 
-    assert video_tags(result)["comment"] == provenance.LABEL_TEXT
+    # One tag every container keeps (AVI's RIFF INFO drops "description"): the sentence, then the JSON record.
+    assert video_tags(result)["comment"].splitlines()[0] == provenance.LABEL_TEXT
+    label = provenance.read_label(result)
+    assert (label["synthetic"], label["step"], label["label"]) == (True, "assemble", provenance.LABEL_TEXT)
+    code, out, _ = run_cli("verify", str(result))  # the frames carry no watermark: only the label can say it
+    assert code == 0 and f'metadata label: found — "{provenance.LABEL_TEXT}"' in out
     assert [p.name for p in workspace.iterdir() if p.name.startswith(".")] == []
 
 

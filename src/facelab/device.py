@@ -38,8 +38,18 @@ def resolve_devices(spec: str = "auto") -> list[torch.device]:
     raise DeviceError(f"unknown device {spec!r}", fix="use auto, cpu, cuda, cuda:N or all")
 
 
+def chosen_gpu_index(spec: str | None) -> int | None:
+    """The GPU index the user picked in ``spec`` (``cuda:N`` → N), or None for a default choice (auto, cpu, cuda,
+    all): a model trained on a picked GPU names its files after it (``train.checkpoint.saved_name``)."""
+    spec = (spec or "auto").strip().lower()
+    return _index(spec) if spec.startswith("cuda:") else None
+
+
 def _index(spec: str) -> int:
     try:
-        return int(spec.split(":", 1)[1])
+        index = int(spec.split(":", 1)[1])
     except ValueError:
-        raise DeviceError(f"unknown device {spec!r}", fix="use cuda:0, cuda:1, ...") from None
+        index = -1
+    if index < 0:
+        raise DeviceError(f"unknown device {spec!r}", fix="use cuda:0, cuda:1, ...")
+    return index

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -19,6 +21,8 @@ class Option:
     ``default`` unless given (it must be given when the default is None, meaning "not set").
     ``fixed`` marks architecture options: saved with a model and never changed after.
     ``question`` replaces the generated prompt text (for the seed's own wording).
+    ``numbered`` choices are offered as ``(1) a, (2) b …`` and the number is taken as well as the name.
+    ``aliases``: (short answer, choice) pairs taken for the choice, like the seed's ``h``/``f`` face types.
     """
 
     name: str
@@ -31,6 +35,8 @@ class Option:
     prompt: str | None = None
     question: str | None = None
     fixed: bool = False
+    numbered: bool = False
+    aliases: tuple[tuple[str, Any], ...] = ()
 
     @property
     def kind(self) -> type:
@@ -45,8 +51,36 @@ class Option:
         return "--" + self.name.replace("_", "-")
 
     @property
+    def no_flag(self) -> str:
+        """``--no-name``: the flag that turns a yes/no option off."""
+        return "--no-" + self.flag[2:]
+
+    def flag_names(self) -> str:
+        """The CLI spelling of the option's flag: ``--name/--no-name`` for a yes/no option, else ``--name``."""
+        return f"{self.flag}/{self.no_flag}" if self.kind is bool else self.flag
+
+    def as_flags(self, value: Any) -> list[str]:
+        """The command-line words that give ``value`` to this option (none for None)."""
+        if self.kind is bool:
+            return [self.flag if value else self.no_flag]
+        return [] if value is None else [self.flag, str(value)]
+
+    @property
     def label(self) -> str:
         return self.prompt or self.name.replace("_", " ").capitalize()
+
+    def numbered_choices(self) -> str:
+        """``(1) overlay, (2) hist-match, … (4) seamless (default)``: the choices numbered as the seed asks."""
+        return ", ".join(f"({n}) {c}" + (" (default)" if c == self.default else "")
+                         for n, c in enumerate(self.choices or (), start=1))
+
+    def _by_number(self, value: Any) -> Any:
+        """The choice an answer names by its number (``"2"``) or as the seed spells it (``"hist match"``)."""
+        text = str(value).strip()
+        if text.isascii() and text.isdigit() and len(text) < 6 and 1 <= int(text) <= len(self.choices):
+            return self.choices[int(text) - 1]
+        spelled = {str(c).replace("-", " "): c for c in self.choices}
+        return spelled.get(text, value)
 
     def describe_range(self) -> str:
         if self.choices is not None:
@@ -67,6 +101,10 @@ class Option:
             raise OptionError(f"option {self.flag} needs a value", fix=self.describe_range() or self.help)
         kind = self.kind
         try:
+            if kind is not bool and isinstance(value, bool):
+                raise ValueError(value)  # True is not a batch size (JSON files from strangers)
+            if kind is str and not isinstance(value, (str, os.PathLike)):
+                raise ValueError(value)
             if kind is bool:
                 if isinstance(value, bool):
                     parsed: Any = value
@@ -80,16 +118,29 @@ class Option:
                 raise ValueError(value)
             else:
                 parsed = kind(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise OptionError(
                 f"{self.flag} got {value!r}, which is not a {kind.__name__}",
                 fix=self.describe_range() or self.help,
             ) from None
+        if self.numbered and parsed not in self.choices:
+            parsed = self._by_number(parsed)
+        if self.aliases and isinstance(parsed, str):
+            parsed = dict(self.aliases).get(parsed.strip().lower(), parsed)
         if self.choices is not None and parsed not in self.choices:
             raise OptionError(f"{self.flag} got {parsed!r}", fix=f"use {self.describe_range()}")
-        if (self.min is not None and parsed < self.min) or (self.max is not None and parsed > self.max):
-            raise OptionError(f"{self.flag} got {parsed!r}, out of range", fix=f"use {self.describe_range()}")
+        if not self._in_range(parsed):
+            rng = self.describe_range()
+            what = "out of range" if rng else "not a number"
+            raise OptionError(f"{self.flag} got {parsed!r}, {what}", fix=f"use {rng}" if rng else self.help)
         return parsed
+
+    def _in_range(self, value: Any) -> bool:
+        """NaN compares false with everything, so it would pass ``<`` checks; it is never a valid number, and
+        infinity is not either where the option has a range."""
+        if isinstance(value, float) and (math.isnan(value) or (math.isinf(value) and self.describe_range())):
+            return False
+        return not ((self.min is not None and value < self.min) or (self.max is not None and value > self.max))
 
 
 def defaults(options: Iterable[Option]) -> dict[str, Any]:

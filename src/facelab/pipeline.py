@@ -1,4 +1,5 @@
-"""The demo, end to end: two real videos → facesets → a small SAE → merged frames → ``result.mp4`` with sound.
+"""The demo, end to end: two real videos → facesets → a small SAE → merged frames → ``result.mp4`` with sound,
+and ``result_compare.mp4`` (dst | result side by side).
 
 Every step reads and writes the demo workspace and records itself in ``demo_state.json`` there, so running
 the demo again skips what is finished (training continues until it has had its minutes).
@@ -10,20 +11,22 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from facelab import provenance
+from facelab.extract.options import ExtractSettings
 from facelab.io import demo_media
 from facelab.io.files import write_json_atomic
 from facelab.merge.options import resolve
 from facelab.progress import ProgressCallback, no_progress
-from facelab.workspace import Workspace, create
+from facelab.workspace import DEMO_STATE, Workspace, create
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "demo_state.json"
+STATE_FILE = DEMO_STATE
+RESULT_VIDEO, COMPARE_VIDEO = "result.mp4", "result_compare.mp4"
 MODEL_NAME = "SAE"
 # A small SAE that learns something in minutes on 2 CPU cores (the smallest widths SAE allows).
 MODEL_OPTIONS: dict[str, Any] = {"resolution": 64, "face_type": "full", "learn_mask": True, "archi": "df",
@@ -32,6 +35,9 @@ MODEL_OPTIONS: dict[str, Any] = {"resolution": 64, "face_type": "full", "learn_m
 # The hull mask is reliable even when a few minutes of training leave the learned mask rough.
 MERGE_OPTIONS: dict[str, Any] = {"mode": "seamless", "mask": "dst", "blur": 20, "colour_transfer": "rct"}
 FACE_SIZE = 128
+# How the demo (and `facelab bench quality`, on the same videos) extracts its facesets.
+EXTRACT_SETTINGS = ExtractSettings.of(face_type=MODEL_OPTIONS["face_type"], image_size=FACE_SIZE, max_faces=1,
+                                      min_face_size=40, device="cpu")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class DemoResult:
     merged_frames: int
     verification: provenance.Verification
     step_seconds: dict[str, float] = field(default_factory=dict)
+    compare_video: Path | None = None  # dst | result side by side, with the dst's sound
+    compare_verification: provenance.Verification | None = None
 
 
 class _State:
@@ -82,6 +90,7 @@ def run_demo(root: Path, settings: DemoSettings = DemoSettings(), *, on_step: Ca
     """Run (or resume) the demo in the workspace ``root``; returns where everything is."""
     from facelab.extract.runner import extract_folder, extract_video
     from facelab.io import video
+    from facelab.io.compare import write_compare
     from facelab.io.faceimage import list_faces
     from facelab.merge.runner import MergePaths, merge_folder
     from facelab.train.swap import Swapper
@@ -108,9 +117,7 @@ def run_demo(root: Path, settings: DemoSettings = DemoSettings(), *, on_step: Ca
         state.mark("frames", count=count)
     seconds["frames"] = time.perf_counter() - t
 
-    extract = {"detector": "retinaface", "face_type": MODEL_OPTIONS["face_type"], "image_size": FACE_SIZE,
-               "image_format": "jpg", "jpeg_quality": 95, "max_faces": 1, "min_face_size": 40,
-               "rotate_retry": False, "device": "cpu"}
+    extract = asdict(EXTRACT_SETTINGS)
     t = step("3/7 Extracting the src and dst facesets")
     if not state.done("faces"):
         extract_video(ws.video("src"), ws.aligned("src"), progress=progress, **extract)
@@ -124,9 +131,9 @@ def run_demo(root: Path, settings: DemoSettings = DemoSettings(), *, on_step: Ca
     left = settings.minutes * 60.0 - trained.get("seconds", 0.0)
     wanted = settings.iterations
     if left > 1.0 and (wanted is None or trained.get("iteration", 0) < wanted):
-        options = {**MODEL_OPTIONS, "workers": settings.train_workers}
-        result = train_model(ws.model, ws.aligned("src"), ws.aligned("dst"), MODEL_NAME, options,
-                             max_iterations=wanted, max_seconds=left, device=settings.device, progress=progress)
+        result = train_model(ws.model, ws.aligned("src"), ws.aligned("dst"), MODEL_NAME, dict(MODEL_OPTIONS),
+                             run_options={"workers": settings.train_workers}, max_iterations=wanted,
+                             max_seconds=left, device=settings.device, progress=progress)
         state.mark("train", iteration=result.iteration,
                    seconds=trained.get("seconds", 0.0) + time.perf_counter() - t)
     seconds["train"] = time.perf_counter() - t
@@ -139,19 +146,24 @@ def run_demo(root: Path, settings: DemoSettings = DemoSettings(), *, on_step: Ca
     state.mark("merge", iteration=swapper.iteration, frames=report.frames)
     seconds["merge"] = time.perf_counter() - t
 
-    result_video = ws.root / "result.mp4"
-    t = step(f"6/7 Assembling {result_video.name} with the dst's sound")
-    if retrained or report.merged or not result_video.is_file():
+    result_video, compare_video = ws.root / RESULT_VIDEO, ws.root / COMPARE_VIDEO
+    t = step(f"6/7 Assembling {result_video.name} and {compare_video.name} (dst | result) with the dst's sound")
+    changed = retrained or bool(report.merged)
+    if changed or not result_video.is_file():
         video.assemble(ws.merged, ws.video("dst"), result_video,
                        metadata=provenance.label_container(step="demo", model=MODEL_NAME), progress=progress)
+    if changed or not compare_video.is_file():
+        write_compare(ws.frames("dst"), ws.merged, ws.video("dst"), compare_video,
+                      metadata=provenance.label_container(step="demo compare", model=MODEL_NAME), progress=progress)
     seconds["assemble"] = time.perf_counter() - t
 
-    t = step(f"7/7 Checking {result_video.name} for the synthetic-media label")
+    t = step(f"7/7 Checking {result_video.name} and {compare_video.name} for the synthetic-media label")
     verification = provenance.verify(result_video)
+    compare_verification = provenance.verify(compare_video)
     seconds["verify"] = time.perf_counter() - t
     faces = state.data["faces"]
     return DemoResult(ws, result_video, swapper.iteration, faces["src"], faces["dst"], report.frames, verification,
-                      seconds)
+                      seconds, compare_video, compare_verification)
 
 
 def _place_video(packaged: Path, target: Path, seconds: float | None, cut: Callable[..., Path]) -> None:

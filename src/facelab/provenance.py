@@ -63,8 +63,10 @@ def label_record(**details: Any) -> dict[str, Any]:
 
 
 def label_container(**details: Any) -> dict[str, str]:
-    """Container metadata (PyAV ``container.metadata``) that marks a video as synthetic."""
-    return {"comment": LABEL_TEXT, "description": json.dumps(label_record(**details), separators=(",", ":"))}
+    """Container metadata (PyAV ``container.metadata``) that marks a video as synthetic: one ``comment`` tag, the
+    one every container keeps (AVI's RIFF ``ICMT``; AVI and MOV drop ``description``), holding the sentence and,
+    on its second line, the JSON record (players show the sentence)."""
+    return {"comment": f"{LABEL_TEXT}\n{json.dumps(label_record(**details), separators=(',', ':'))}"}
 
 
 def label_png(data: bytes, **details: Any) -> bytes:
@@ -106,12 +108,18 @@ def read_label(path: Path) -> dict[str, Any] | None:
 
 
 def _parse_record(text: str) -> dict[str, Any] | None:
-    """The label JSON, or the plain sentence (containers like AVI and MOV keep only a ``comment`` tag)."""
-    if text.startswith(LABEL_TEXT.split(" facelab ")[0] + " facelab"):
-        return {"synthetic": True, "tool": "facelab", "label": text}
+    """The label JSON; or the sentence, with the JSON on the next line (``label_container``) or alone (a video
+    labelled by an older facelab, or a tag someone shortened)."""
+    sentence, _, rest = text.partition("\n")
+    if sentence.startswith(LABEL_TEXT.split(" facelab ")[0] + " facelab"):
+        return _json_record(rest) or {"synthetic": True, "tool": "facelab", "label": sentence}
+    return _json_record(text)
+
+
+def _json_record(text: str) -> dict[str, Any] | None:
     try:
         record = json.loads(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
     if isinstance(record, dict) and record.get("synthetic") is True and record.get("tool") == "facelab":
         return record

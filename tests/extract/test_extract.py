@@ -25,6 +25,7 @@ def test_src_video_faces_are_level_and_eyes_sit_at_the_canonical_place(src_faces
     assert report.frames == 30 and report.faces == len(files) == 30 and not report.no_face
     want_left, want_right = eye_centres(mean_face_landmarks("full", 256))
     predictor = LandmarkPredictor()
+    errors = []
     for path in files:
         image, meta = read_face(path)
         assert image.shape == (256, 256, 3)
@@ -33,7 +34,10 @@ def test_src_video_faces_are_level_and_eyes_sit_at_the_canonical_place(src_faces
         found = predictor.predict(gray, refit_box(box_from_points(meta.landmarks), BoxFit(0, 0, 1, 1)))
         left, right = eye_centres(found)
         assert abs(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0]))) < 5, path.name
-        assert np.abs(left - want_left).max() < 0.03 * 256 and np.abs(right - want_right).max() < 0.03 * 256, path.name
+        errors.append(max(np.abs(left - want_left).max(), np.abs(right - want_right).max()))
+        # A hand over one eye (frame 97) moves the re-found eye landmarks themselves, not the alignment.
+        assert errors[-1] < 0.05 * 256, path.name
+    assert np.median(errors) < 0.02 * 256
 
 
 def _descriptors(faces) -> np.ndarray:

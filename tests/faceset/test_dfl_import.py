@@ -149,3 +149,99 @@ def test_plain_jpeg_and_garbage_give_one_line_errors(tmp_path, real_face):
     odd.write_bytes(_dfl_jpeg(image, pickle.dumps({"face_type": "mark_only"})))
     with pytest.raises(MetadataError, match="no facelab equivalent"):
         dfl.meta_from_dfl(dfl.read_dfl_dict(odd), 128, odd)
+
+
+def _legit_small(meta) -> dict:
+    """A legit DFL dict without the xseg mask, leaving room in the 64 KB segment for a crafted field."""
+    return {k: v for k, v in _legit_dict(meta).items() if k != "xseg_mask"}
+
+
+def _deep_list_pickle(meta, depth: int) -> bytes:
+    """A legit dict's pickle with one more field: a list nested ``depth`` deep (MARK ... LIST, no recursion
+    needed to write it, so no pickler refuses to make it)."""
+    legit = pickle.dumps(_legit_small(meta), protocol=2)
+    assert legit.endswith(b"u.")
+    return legit[:-1] + b"X\x04\x00\x00\x00deep" + b"(" * depth + b"l" * depth + b"s."
+
+
+def _import_one_bad(tmp_path, real_face, bad_payload: bytes, bad_name: str = "00002_0.jpg"):
+    """A folder with one legit face and one crafted one; returns (folder, written)."""
+    image, meta = real_face
+    folder = tmp_path / "dfl"
+    folder.mkdir()
+    (folder / "00001_0.jpg").write_bytes(_dfl_jpeg(image, pickle.dumps(_legit_dict(meta))))
+    (folder / bad_name).write_bytes(_dfl_jpeg(image, bad_payload))
+    return folder, dfl.import_dfl(folder)
+
+
+def test_30000_deep_pickle_list_is_skipped_with_a_warning(tmp_path, real_face, caplog):
+    payload = _deep_list_pickle(real_face[1], 30_000)
+    assert len(payload) < 65_000 and isinstance(dfl.safe_loads(payload)["deep"], list)
+    folder, written = _import_one_bad(tmp_path, real_face, payload)
+    assert written == [folder / "00001_0.jpg"] and read_meta(written[0]).source_filename == "00042.png"
+    assert "00002_0.jpg" in caplog.text and f"nested more than {dfl.MAX_DEPTH} levels deep" in caplog.text
+    with pytest.raises(MetadataError):
+        read_meta(folder / "00002_0.jpg")  # left as it was: no facelab metadata was written into it
+
+
+def test_a_small_pickle_standing_for_a_huge_tree_is_refused(tmp_path, real_face, caplog):
+    shared = [1.0] * 100
+    for _ in range(3):
+        shared = [shared] * 100  # 10^8 values through the pickle memo, in a few kB
+    evil = {**_legit_small(real_face[1]), "bomb": shared}
+    payload = pickle.dumps(evil, protocol=2)
+    assert len(payload) < 10_000
+    _, written = _import_one_bad(tmp_path, real_face, payload)
+    assert len(written) == 1 and f"more than {dfl.MAX_VALUES} values" in caplog.text
+
+
+@pytest.mark.parametrize("kind", [float("inf"), float("nan"), 2, "1", None, [1]])
+def test_polygon_type_that_is_not_0_or_1_is_skipped(tmp_path, real_face, caplog, kind):
+    evil = _legit_dict(real_face[1])
+    evil["seg_ie_polys"]["polys"][0]["type"] = kind
+    _, written = _import_one_bad(tmp_path, real_face, pickle.dumps(evil))
+    assert len(written) == 1 and "mask polygons are malformed" in caplog.text
+
+
+def test_polygon_with_infinite_point_is_skipped(tmp_path, real_face, caplog):
+    evil = _legit_dict(real_face[1])
+    evil["seg_ie_polys"]["polys"][1]["pts"][0, 0] = np.inf
+    _, written = _import_one_bad(tmp_path, real_face, pickle.dumps(evil))
+    assert len(written) == 1 and "not a finite number" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["00042_٣.jpg", "00042_².jpg", "00042_" + "9" * 200 + ".jpg"])
+def test_face_number_in_unicode_or_huge_digits_is_not_read(tmp_path, real_face, name):
+    image, meta = real_face
+    folder = tmp_path / "dfl"
+    folder.mkdir()
+    (folder / name).write_bytes(_dfl_jpeg(image, pickle.dumps(_legit_dict(meta))))
+    (written,) = dfl.import_dfl(folder)
+    assert read_meta(written).face_index == 0 and read_meta(written).source_filename == "00042.png"
+
+
+@pytest.mark.parametrize("source", ["../../x/pwned.png", "/etc/passwd", "a\\b.png", 42, b"00001.png"])
+def test_source_filename_that_is_not_a_plain_name_is_skipped(tmp_path, real_face, caplog, source):
+    evil = _legit_dict(real_face[1])
+    evil["source_filename"] = source
+    _, written = _import_one_bad(tmp_path, real_face, pickle.dumps(evil))
+    assert len(written) == 1 and "source_filename" in caplog.text
+
+
+def test_no_usable_face_is_a_one_line_error(tmp_path, real_face):
+    image, meta = real_face
+    folder = tmp_path / "dfl"
+    folder.mkdir()
+    (folder / "00001_0.jpg").write_bytes(_dfl_jpeg(image, _deep_list_pickle(meta, 30_000)))
+    with pytest.raises(MetadataError, match="none of the 1 .jpg files"):
+        dfl.import_dfl(folder)
+
+
+def test_import_dfl_command_skips_a_crafted_face_without_a_traceback(tmp_path, real_face, run_cli):
+    folder = tmp_path / "dfl"
+    image, meta = real_face
+    folder.mkdir()
+    (folder / "00001_0.jpg").write_bytes(_dfl_jpeg(image, pickle.dumps(_legit_dict(meta))))
+    (folder / "00002_0.jpg").write_bytes(_dfl_jpeg(image, _deep_list_pickle(meta, 30_000)))
+    code, out, err = run_cli("faceset", "import-dfl", str(folder))
+    assert code == 0 and "Imported 1 DeepFaceLab faces" in out and "Traceback" not in err

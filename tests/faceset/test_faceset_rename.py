@@ -8,13 +8,13 @@ import pytest
 
 from facelab.errors import OutputError
 from facelab.faceset import rename
-from facelab.faceset.sort import faceset_files, sort_faceset
+from facelab.faceset.sort import sort_faceset
 from facelab.faceset.tools import recover_names
-from facelab.io.faceimage import read_meta, write_face, read_face
+from facelab.io.faceimage import list_faces, read_face, read_meta, write_face
 
 
 def _identities(folder) -> list[tuple[str, int]]:
-    return sorted((m.source_filename, m.face_index) for m in map(read_meta, faceset_files(folder)))
+    return sorted((m.source_filename, m.face_index) for m in map(read_meta, list_faces(folder)))
 
 
 def _crash_after(monkeypatch, calls: int) -> None:
@@ -32,7 +32,7 @@ def _crash_after(monkeypatch, calls: int) -> None:
 
 @pytest.mark.parametrize("crash_after", [7, 70])  # in phase 1 (to temporary names) / in phase 2 (to final names)
 def test_crash_mid_rename_loses_nothing_and_recover_names_fixes_it(faceset_dir, monkeypatch, crash_after):
-    original_names = sorted(p.name for p in faceset_files(faceset_dir))
+    original_names = sorted(p.name for p in list_faces(faceset_dir))
     before = _identities(faceset_dir)
     assert len(before) > 40
     _crash_after(monkeypatch, crash_after)
@@ -45,7 +45,7 @@ def test_crash_mid_rename_loses_nothing_and_recover_names_fixes_it(faceset_dir, 
     assert any(p.name.startswith("_facelab_tmp_") for p in faceset_dir.iterdir())
     assert recover_names(faceset_dir) > 0
     assert not (faceset_dir / rename.JOURNAL_NAME).exists()
-    assert sorted(p.name for p in faceset_files(faceset_dir)) == original_names
+    assert sorted(p.name for p in list_faces(faceset_dir)) == original_names
     assert _identities(faceset_dir) == before
 
 
@@ -56,7 +56,7 @@ def test_next_sort_finishes_an_interrupted_one(faceset_dir, monkeypatch):
         sort_faceset(faceset_dir, "face-pitch")
     monkeypatch.undo()
     result = sort_faceset(faceset_dir, "face-pitch")
-    assert [p.name for p in faceset_files(faceset_dir)] == [f"{i:05d}.jpg" for i in range(len(before))]
+    assert [p.name for p in list_faces(faceset_dir)] == [f"{i:05d}.jpg" for i in range(len(before))]
     assert _identities(faceset_dir) == before and len(result.kept) == len(before)
     pitch = [read_meta(p).pitch for p in result.kept]
     assert pitch == sorted(pitch)
@@ -85,11 +85,11 @@ def test_trash_keeps_both_faces_on_a_name_clash(tmp_path, faceset_cache):
 
 
 def test_recover_names_after_a_sort(faceset_dir):
-    original_names = sorted(p.name for p in faceset_files(faceset_dir))
+    original_names = sorted(p.name for p in list_faces(faceset_dir))
     sort_faceset(faceset_dir, "blur")
-    assert sorted(p.name for p in faceset_files(faceset_dir)) != original_names
+    assert sorted(p.name for p in list_faces(faceset_dir)) != original_names
     recover_names(faceset_dir)
-    assert sorted(p.name for p in faceset_files(faceset_dir)) == original_names
-    for path in faceset_files(faceset_dir):
+    assert sorted(p.name for p in list_faces(faceset_dir)) == original_names
+    for path in list_faces(faceset_dir):
         meta = read_meta(path)
         assert path.name == f"{meta.source_filename[:-4]}_{meta.face_index}.jpg"

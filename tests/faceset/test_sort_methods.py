@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
 
-from facelab.errors import OptionError
+from facelab.errors import InputError, OptionError
 from facelab.extract import extract_faces
 from facelab.faceset.rename import trash_dir
-from facelab.faceset.sort import SORT_METHODS, faceset_files, sort_faceset
+from facelab.faceset.sort import SORT_METHODS, sort_faceset
 from facelab.geometry.landmarks68 import mirror_landmarks
 from facelab.geometry.pose import pose_from_landmarks
-from facelab.io.faceimage import read_face, read_meta, write_face
+from facelab.io.faceimage import list_faces, read_face, read_meta, write_face
 
 
 def _key(meta) -> tuple[str, int]:
@@ -32,15 +34,15 @@ def _alter(path, change) -> tuple[str, int]:
 
 def _sorted_ok(folder, before: set) -> list:
     """The faces after a sort, in order; checks nothing was lost or duplicated (kept + trash = before)."""
-    kept = faceset_files(folder)
+    kept = list_faces(folder)
     assert [p.name for p in kept] == [f"{i:05d}.jpg" for i in range(len(kept))]
-    trashed = faceset_files(trash_dir(folder)) if trash_dir(folder).exists() else []
+    trashed = list_faces(trash_dir(folder)) if trash_dir(folder).exists() else []
     assert sorted(_keys(kept) + _keys(trashed)) == sorted(before)
     return kept
 
 
 def _all_keys(folder) -> set:
-    return set(_keys(faceset_files(folder)))
+    return set(_keys(list_faces(folder)))
 
 
 def test_blur_puts_a_face_blurred_on_purpose_last(faceset_dir):
@@ -70,17 +72,17 @@ def test_pose_sorts_ascend(faceset_dir, method, field):
 
 
 def test_a_mirrored_face_swaps_yaw_sign_and_sort_side(src_faceset_dir):
-    metas = {p: read_meta(p) for p in faceset_files(src_faceset_dir)}
+    metas = {p: read_meta(p) for p in list_faces(src_faceset_dir)}
     path = max(metas, key=lambda p: abs(metas[p].yaw))  # the most turned face
     image, meta = read_face(path)
     mirrored = mirror_landmarks(meta.landmarks, meta.image_size)
-    pitch, yaw, _ = pose_from_landmarks(mirrored, meta.image_size)
+    pitch, yaw, _ = pose_from_landmarks(mirrored)
     assert np.sign(yaw) == -np.sign(meta.yaw) and abs(yaw) == pytest.approx(abs(meta.yaw), abs=0.5)
     meta.landmarks, meta.yaw, meta.pitch = mirrored, yaw, pitch
     meta.source_filename = "mirrored.png"
     write_face(src_faceset_dir / "mirrored_0.jpg", np.ascontiguousarray(image[:, ::-1]), meta)
     sort_faceset(src_faceset_dir, "face-yaw")
-    names = [read_meta(p).source_filename for p in faceset_files(src_faceset_dir)]
+    names = [read_meta(p).source_filename for p in list_faces(src_faceset_dir)]
     original_at = names.index(metas[path].source_filename) / len(names)
     mirrored_at = names.index("mirrored.png") / len(names)
     assert (original_at < 0.1 and mirrored_at > 0.9) or (original_at > 0.9 and mirrored_at < 0.1)
@@ -161,7 +163,7 @@ def test_one_face_trashes_frames_with_several_faces(src_faceset_dir, src_video, 
 
 def test_final_keeps_n_spread_over_yaw(faceset_dir):
     before = _all_keys(faceset_dir)
-    all_yaw = np.array([read_meta(p).yaw for p in faceset_files(faceset_dir)])
+    all_yaw = np.array([read_meta(p).yaw for p in list_faces(faceset_dir)])
     result = sort_faceset(faceset_dir, "final", {"final_count": 20})
     kept = _sorted_ok(faceset_dir, before)
     assert len(kept) == 20 and len(result.trashed) == len(before) - 20
@@ -197,3 +199,53 @@ def test_every_method_is_tested():
     tested = {"blur", "motion-blur", "face-yaw", "face-pitch", "hist", "hist-dissim", "brightness", "black", "hue",
               "source-rect-size", "origname", "one-face", "final", "identity"}
     assert set(SORT_METHODS.names()) == tested
+
+
+# -- a bad face in the folder: skipped, left as it is, never lost ---------------------------------------------
+
+
+def _break_faces(folder) -> dict:
+    """Two faces made bad as a shared faceset can bring them: one whose yaw is a string (the file is otherwise
+    whole; the bytes are swapped one for one so the metadata segment keeps its length), renamed ``00001.jpg``
+    so it holds a name the sort would give; one cut short in the middle. Returns {path: bytes}."""
+    faces = list_faces(folder)
+    crafted = folder / "00001.jpg"
+    faces[3].rename(crafted)
+    data = crafted.read_bytes()
+    number = re.search(rb'"yaw":(-?[0-9.eE+-]+)', data)
+    crafted.write_bytes(data[:number.start(1)] + b'"' + b"x" * (len(number[1]) - 2) + b'"' + data[number.end(1):])
+    cut = faces[8]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    return {crafted: crafted.read_bytes(), cut: cut.read_bytes()}
+
+
+@pytest.mark.parametrize("method", SORT_METHODS.names())
+def test_every_method_skips_a_bad_face_and_leaves_it_as_it_is(src_faceset_dir, method, caplog):
+    before = _all_keys(src_faceset_dir)
+    bad = _break_faces(src_faceset_dir)
+    good = set(_keys(p for p in list_faces(src_faceset_dir) if p not in bad))
+    assert len(good) == len(before) - 2
+    result = sort_faceset(src_faceset_dir, method, {"final_count": 20})
+    assert sorted(result.skipped) == sorted(bad)
+    assert {p: p.read_bytes() for p in bad} == bad  # untouched, under its own name
+    assert sorted(_keys(result.kept) + _keys(result.trashed)) == sorted(good)  # every other face kept or trashed
+    assert "00001.jpg" not in [p.name for p in result.kept]  # the sort's numbering passed over the bad face
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for path, why in zip(bad, ("yaw", "cut short")):
+        assert any(str(path) in w and why in w for w in warnings), (path, warnings)
+
+
+def test_a_folder_of_only_bad_faces_is_a_one_line_error_and_moves_nothing(few_bad):
+    with pytest.raises(InputError, match="none of the 2 faces could be read"):
+        sort_faceset(few_bad, "blur")
+    assert sorted(p.name for p in few_bad.iterdir()) == ["a.jpg", "b.jpg"]
+
+
+@pytest.fixture
+def few_bad(faceset_cache, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name, source in zip(("a.jpg", "b.jpg"), faceset_cache.src):
+        data = (faceset_cache.folder / source).read_bytes()
+        (folder / name).write_bytes(data[: len(data) // 2])
+    return folder

@@ -9,7 +9,7 @@ from facelab.geometry.pose import pose_from_landmarks
 
 
 def test_mean_face_is_frontal():
-    assert pose_from_landmarks(mean_face_landmarks("full", 256), 256) == pytest.approx((0, 0, 0), abs=1e-6)
+    assert pose_from_landmarks(mean_face_landmarks("full", 256)) == pytest.approx((0, 0, 0), abs=1e-6)
 
 
 def test_roll_sign_is_clockwise_on_screen():

@@ -74,7 +74,7 @@ def test_rct_moves_lab_mean_and_std_to_the_dst(aligned):
     np.testing.assert_allclose(std, target_std, rtol=0.1, atol=0.5)
 
 
-@pytest.mark.parametrize("name", ["lct", "mkl"])
+@pytest.mark.parametrize("name", ["lct", "mkl-m"])
 def test_linear_transfers_match_the_colour_covariance(aligned, name):
     dst_face, other, hull = aligned
     out = colour.COLOUR_TRANSFERS.get(name)(other, dst_face, hull)
@@ -91,16 +91,70 @@ def test_sot_and_hist_match_move_the_distribution(aligned):
     inside = hull > 0.5
     target = np.quantile(dst_face[inside], [0.1, 0.5, 0.9], axis=0)
     gap = np.abs(np.quantile(other[inside], [0.1, 0.5, 0.9], axis=0) - target).max()
-    for out in (colour.sot(other, dst_face, hull), colour.hist_match(other, dst_face, hull)):
+    for out in (colour.sot(other, dst_face, hull), colour.idt(other, dst_face, hull),
+                colour.hist_match(other, dst_face, hull)):
         assert out.shape == other.shape and out.dtype == np.float32
         assert np.abs(np.quantile(out[inside], [0.1, 0.5, 0.9], axis=0) - target).max() < gap / 3
 
 
-def test_hist_match_threshold_damps_the_match(aligned):
+def _channel_stats(image, where):
+    """Per-channel (mean, std) of the (H, W, 3) image's pixels where ``where`` is True."""
+    return image[where].mean(0), image[where].std(0)
+
+
+@pytest.mark.parametrize("name", ["mkl-m", "idt-m", "sot-m"])
+def test_masked_transfers_match_the_dst_colours_inside_the_mask(aligned, name):
     dst_face, other, hull = aligned
-    full = colour.hist_match(other, dst_face, hull, 255)
-    damped = colour.hist_match(other, dst_face, hull, 20)
-    assert not np.allclose(full, damped)
+    inside = hull > 0.5
+    target_mean, target_std = _channel_stats(dst_face, inside)
+    before_mean, before_std = _channel_stats(other, inside)
+    assert np.abs(before_mean - target_mean).max() > 0.05  # the two faces really differ
+    assert np.abs(before_std / target_std - 1).max() > 0.08
+    mean, std = _channel_stats(colour.COLOUR_TRANSFERS.get(name)(other, dst_face, hull), inside)
+    np.testing.assert_allclose(mean, target_mean, atol=0.01)
+    np.testing.assert_allclose(std, target_std, rtol=0.05)
+
+
+@pytest.mark.parametrize("name", ["mkl", "idt", "sot"])
+def test_unmasked_transfers_match_the_dst_colours_of_the_whole_square(aligned, name):
+    dst_face, other, hull = aligned
+    square = np.ones(hull.shape, bool)
+    target_mean, target_std = _channel_stats(dst_face, square)
+    before_mean, before_std = _channel_stats(other, square)
+    assert np.abs(before_mean - target_mean).max() > 0.05 and np.abs(before_std / target_std - 1).max() > 0.3
+    out = colour.COLOUR_TRANSFERS.get(name)(other, dst_face, hull)
+    mean, std = _channel_stats(out, square)
+    np.testing.assert_allclose(mean, target_mean, atol=0.01)
+    np.testing.assert_allclose(std, target_std, rtol=0.1)
+    # The mask is ignored: the masked twin gives another face.
+    assert np.abs(out - colour.COLOUR_TRANSFERS.get(f"{name}-m")(other, dst_face, hull))[hull > 0.5].mean() > 0.02
+
+
+def test_idt_recolours_outside_the_mask_by_the_same_smooth_map(aligned):
+    dst_face, other, hull = aligned
+    out = colour.idt(other, dst_face, hull)
+    outside = hull < 0.5
+    assert np.abs(out[outside] - other[outside]).mean() > 0.02  # the background moved with the face
+    # A smooth map keeps neighbouring pixels' order of brightness almost always.
+    before = np.sign(np.diff(other.sum(2), axis=1)).ravel()
+    after = np.sign(np.diff(out.sum(2), axis=1)).ravel()
+    assert (before == after)[before != 0].mean() > 0.9
+
+
+def test_hist_match_threshold_damps_the_match(aligned):
+    """A lower threshold weakens the match step by step: the result stays further from dst's histogram, but still
+    nearer to it than the unmatched face."""
+    dst_face, other, hull = aligned
+    inside = hull > 0.5
+    target = np.quantile(dst_face[inside], [0.1, 0.5, 0.9], axis=0)
+
+    def gap(image):
+        return np.abs(np.quantile(image[inside], [0.1, 0.5, 0.9], axis=0) - target).max()
+
+    gaps = [gap(colour.hist_match(other, dst_face, hull, t)) for t in (255, 128, 64, 20)]
+    assert gaps[0] < 0.01  # plain matching lands on dst's histogram
+    assert all(a < b for a, b in zip(gaps, gaps[1:])), gaps
+    assert gaps[-1] < gap(other)
 
 
 def test_degrade_colours_reduces_distinct_colours(aligned):

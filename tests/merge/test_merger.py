@@ -9,10 +9,13 @@ import pytest
 from facelab import provenance
 from facelab.errors import OptionError
 from facelab.geometry import alignment, masks
-from facelab.merge.masks import MaskInputs, build_mask, resolve_mask_name
+from facelab.geometry.colour import COLOUR_TRANSFERS
+from facelab.merge.masks import MASKS, MaskInputs, build_mask, resolve_mask_name
 from facelab.merge.merger import merge_frame, model_face_from_frame
 from facelab.merge.modes import MODES
-from facelab.merge.options import COLOUR_CHOICES, MODES as MODE_CHOICES, resolve
+from facelab.merge.options import MERGE_OPTIONS, resolve
+
+OPTION = {o.name: o for o in MERGE_OPTIONS}
 
 
 def _options(**given):
@@ -26,11 +29,27 @@ def _dilated_hull(dst, pixels: int) -> np.ndarray:
     return cv2.dilate(hull.astype(np.uint8), np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)) > 0
 
 
-def test_every_registered_mode_is_an_option():
-    assert set(MODES.names()) == set(MODE_CHOICES)
+def test_merge_choices_are_the_registries_names():
+    assert OPTION["mode"].choices == tuple(MODES.names())
+    assert OPTION["colour_transfer"].choices == tuple(COLOUR_TRANSFERS.names())
+    assert OPTION["mask"].choices == (*MASKS.names(), "auto")
+    assert {"idt", "mkl-m", "idt-m", "sot-m"} <= set(COLOUR_TRANSFERS.names())
 
 
-@pytest.mark.parametrize("mode", [m for m in MODE_CHOICES if not m.startswith("raw")])
+def test_merge_prompts_number_the_choices_as_the_seed_does():
+    mode, mask = OPTION["mode"], OPTION["mask"]
+    assert mode.numbered_choices().startswith(
+        "(1) overlay, (2) hist-match, (3) hist-match-bw, (4) seamless (default), (5) raw-rgb")
+    assert mask.numbered_choices().startswith("(1) learned, (2) dst, ")
+    assert [mode.parse(answer) for answer in ("1", "2", "3", "4", "hist match", "seamless")] == [
+        "overlay", "hist-match", "hist-match-bw", "seamless", "hist-match", "seamless"]
+    assert mask.parse("2") == "dst" and mask.parse(str(len(mask.choices))) == "auto"
+    for wrong in ("0", str(len(mode.choices) + 1), "-1", "seamles", "9" * 5000):
+        with pytest.raises(OptionError):
+            mode.parse(wrong)
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES.names() if not m.startswith("raw") and m != "hist-match-bw"])
 def test_modes_change_only_the_face(dst, mode):
     out = merge_frame(dst.frame, [dst.predicted()], _options(mode=mode, mask="dst", blur=20), learns_mask=False)
     assert out.image.shape == dst.frame.shape and out.image.dtype == np.uint8
@@ -44,7 +63,18 @@ def test_modes_change_only_the_face(dst, mode):
     assert np.abs(out.image[inside].astype(int) - dst.frame[inside].astype(int)).mean() > 5  # the face did change
 
 
-@pytest.mark.parametrize("transfer", COLOUR_CHOICES)
+def test_hist_match_bw_greys_the_whole_frame(dst):
+    out = merge_frame(dst.frame, [dst.predicted()], _options(mode="hist-match-bw", mask="dst"), learns_mask=False)
+    b, g, r = (out.image[..., c].astype(int) for c in range(3))
+    assert np.array_equal(b, g) and np.array_equal(g, r)  # grey everywhere, the face and the rest
+    grey = cv2.cvtColor(dst.frame, cv2.COLOR_BGR2GRAY)
+    untouched = out.mask == 0
+    assert np.array_equal(out.image[..., 0][untouched], grey[untouched])
+    inside = out.mask == 255
+    assert np.abs(b[inside] - grey[inside].astype(int)).mean() > 5  # the face did change
+
+
+@pytest.mark.parametrize("transfer", COLOUR_TRANSFERS.names())
 def test_colour_transfers_in_overlay_and_seamless(dst, transfer):
     for mode in ("overlay", "seamless"):
         out = merge_frame(dst.frame, [dst.predicted()], _options(mode=mode, colour_transfer=transfer, mask="dst"),
@@ -112,5 +142,5 @@ def test_mask_registry(dst):
         build_mask("learned-dst", inputs)
     with pytest.raises(OptionError, match="segmenter"):
         build_mask("seg-prd", inputs)
-    with pytest.raises(OptionError, match="did you mean 'learned'"):
+    with pytest.raises(OptionError, match=r"did you mean 'learned\*dst'"):
         resolve_mask_name("learnd*dst", True)

@@ -14,7 +14,7 @@ from facelab.score.reconstruction import model_faces, reconstruct, ssim_images
 from facelab.score.runner import score_workspace
 from facelab.train import bench, checkpoint
 from facelab.train.models import MODELS
-from facelab.train.trainer import option_specs
+from facelab.train.models.build import option_specs
 
 SMALL_SAE = {"archi": "df", "resolution": 64, "face_type": "full", "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11,
              "mask_dims": 16, "learn_mask": False}

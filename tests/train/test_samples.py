@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -73,6 +75,11 @@ def test_face_cache_reads_every_face_once_at_model_size(src_faceset):
         reopened = FaceCache(cache.spec)  # how a worker process sees it
         np.testing.assert_array_equal(reopened.faces[3], cache.faces[3])
         np.testing.assert_array_equal(reopened.yaws, cache.yaws)
+        # No model of these settings weighs eyes and mouth: their masks take neither memory nor disk.
+        assert cache.em_masks is None and reopened.em_masks is None
+        assert not (Path(cache.spec.folder) / "em_masks.u8").exists()
+        with pytest.raises(ValueError, match="eyes_mouth"):
+            samples.make_batch(cache, cache, FeedSettings(batch_size=1, eyes_mouth=True), np.random.default_rng(0))
     finally:
         cache.close()
     assert not (src_faceset.parent / cache.spec.folder).exists()
@@ -97,7 +104,8 @@ def test_face_cache_refuses_an_empty_folder(tmp_path):
 
 @pytest.fixture(scope="module")
 def caches(src_faceset, dst_faceset):
-    src, dst = FaceCache.build(src_faceset, "full", 64), FaceCache.build(dst_faceset, "full", 64)
+    src = FaceCache.build(src_faceset, "full", 64, eyes_mouth=True)
+    dst = FaceCache.build(dst_faceset, "full", 64, eyes_mouth=True)
     yield src, dst
     src.close()
     dst.close()
@@ -159,3 +167,85 @@ def test_caches_of_killed_trainers_are_cleaned_up(src_faceset):
         assert not orphan.exists() and Path(cache.spec.folder).is_dir()
     finally:
         cache.close()
+
+
+# -- SAEHD's sample options ---------------------------------------------------------------------------------
+
+
+def _inside_hulls(landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(strictly inside an eye or the mouth hull, distance in px to the nearest of those hulls) per pixel."""
+    import cv2
+
+    inside = np.zeros((size, size), bool)
+    dist = np.full((size, size), np.inf)
+    ys, xs = np.mgrid[0:size, 0:size]
+    centres = np.stack([xs + 0.5, ys + 0.5], -1).reshape(-1, 2)  # pixel centres, (x, y) corner convention
+    for group in (slice(36, 42), slice(42, 48), slice(48, 60)):
+        hull = cv2.convexHull(landmarks[group].astype(np.float32))
+        d = np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in centres]).reshape(size, size)
+        inside |= d > 0.5
+        dist = np.minimum(dist, np.maximum(-d, 0))
+    return inside, dist
+
+
+def test_eyes_mouth_mask_covers_exactly_the_grown_eye_and_mouth_hulls(src_faceset):
+    size = 128
+    _, meta = read_face(list_faces(src_faceset)[0])
+    landmarks = np.asarray(meta.landmarks, np.float64) * size / meta.image_size
+    mask = samples.eyes_mouth_mask(landmarks, size)
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+    inside, dist = _inside_hulls(landmarks, size)
+    grow = max(3, int(size * samples.EYES_MOUTH_GROW) | 1) / 2
+    assert (mask[inside] == 255).all()  # every eye and mouth pixel weighs
+    assert (mask[dist > grow + 1] == 0).all()  # nothing beyond the grown hulls: not the nose, brows or cheeks
+    assert 0.01 < (mask > 0).mean() < 0.15
+
+
+def test_face_cache_keeps_eye_and_mouth_masks_inside_the_face(caches):
+    src, _ = caches
+    em, face = src.em_masks > 127, src.masks > 127
+    assert em.any(axis=(1, 2)).all()
+    assert (em & ~face).sum() < 0.02 * em.sum()
+
+
+def test_uniform_yaw_draws_every_yaw_bin_about_equally():
+    yaws = np.concatenate([np.zeros(900), np.linspace(10.5, 40, 100)])  # mostly frontal, few side views
+    idx = samples.uniform_yaw_indices(yaws, 4000, np.random.default_rng(0), bins=4)
+    counts = np.bincount(np.minimum((yaws[idx] / 40 * 4).astype(int), 3), minlength=4)
+    assert counts.min() > 0.8 * counts.max(), counts  # bins 0-3 equally often, though bin 0 holds 90 % of faces
+    assert (yaws[idx] > 10).mean() > 0.6
+
+
+def test_random_hsv_recolours_but_keeps_the_picture(caches):
+    face = np.ascontiguousarray(caches[0].faces[0])
+    assert samples.random_hsv(face, np.random.default_rng(0), 0.0) is face
+    shifted = [samples.random_hsv(face, np.random.default_rng(s), 0.3) for s in range(4)]
+    gray = lambda im: im.astype(float).mean(-1)
+    for out in shifted:
+        assert out.shape == face.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - face).mean() > 2  # colours moved
+        assert np.corrcoef(gray(out).ravel(), gray(face).ravel())[0, 1] > 0.8  # same face, same place
+
+
+def test_colour_transfer_moves_src_colours_toward_dst(caches):
+    src, dst = caches
+    face, reference, mask = src.faces[0], dst.faces[0], src.masks[0]
+    out = samples.transfer_colours(face, reference, mask, "rct")
+    inside = mask > 127
+    before = np.abs(face[inside].mean(0) - reference[inside].mean(0)).sum()
+    after = np.abs(out[inside].mean(0).astype(float) - reference[inside].mean(0)).sum()
+    assert after < 0.5 * before
+    assert samples.transfer_colours(face, reference, mask, "none") is face
+
+
+def test_saehd_batches_carry_eye_masks_and_honour_warp_and_flip(caches):
+    settings = FeedSettings(batch_size=3, random_flip=False, src_flip=False, random_warp=False, eyes_mouth=True,
+                            hsv_power=0.1, colour_transfer="lct", uniform_yaw=True)
+    batch = samples.make_batch(*caches, settings, np.random.default_rng(3))
+    for side in ("src", "dst"):
+        np.testing.assert_array_equal(batch[side], batch[f"{side}_target"])  # no random warp
+        em, mask = batch[f"{side}_em_mask"], batch[f"{side}_mask"]
+        assert em.shape == mask.shape == (3, 64, 64) and em.dtype == np.uint8
+        assert ((em > 127) & (mask < 128)).sum() < 0.05 * (em > 127).sum()  # moved with the face
+    plain = samples.make_batch(*caches, FeedSettings(batch_size=3), np.random.default_rng(3))
+    assert "src_em_mask" not in plain

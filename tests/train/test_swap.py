@@ -13,7 +13,7 @@ from facelab.train import checkpoint
 from facelab.train.checkpoint import ModelFiles, TrainState
 from facelab.train.samples import FaceCache
 from facelab.train.swap import Swapper
-from facelab.train.trainer import build_model, option_specs
+from facelab.train.models.build import build_model, option_specs
 
 
 @pytest.fixture(scope="module")

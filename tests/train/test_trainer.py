@@ -21,7 +21,9 @@ from facelab.errors import ModelError, OptionError
 from facelab.train import checkpoint
 from facelab.train.checkpoint import ModelFiles
 from facelab.train.models.sae import SAE
-from facelab.train.trainer import MAX_ROLLBACKS, build_model, model_options, train_model
+from facelab.train.loop import MAX_ROLLBACKS
+from facelab.train.models.build import build_model, model_options
+from facelab.train.trainer import train_model
 
 TRAINED_ITERATIONS = 16  # the trained_sae fixture's (tests/train/conftest.py)
 
@@ -35,6 +37,11 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def _history(model_dir: Path) -> dict:
+    for _ in range(50):  # a trainer running meanwhile may replace the save between the look-up and the read
+        try:
+            return json.loads(ModelFiles(model_dir, "SAE").history.read_text())
+        except FileNotFoundError:
+            time.sleep(0.01)
     return json.loads(ModelFiles(model_dir, "SAE").history.read_text())
 
 
@@ -75,6 +82,27 @@ def test_resume_continues_exactly_where_it_stopped(trained_sae, tmp_path, src_fa
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     assert _history(once) == _history(twice)
     assert not torch.equal(a[next(iter(a))], _weights(model_dir)[next(iter(a))])  # it did train
+
+
+def test_resume_from_a_flat_model_folder_is_exact_and_converts_it(trained_sae, tmp_path, src_faceset, dst_faceset):
+    """Folders saved before saves were generations (and autobackups) hold the five files flat; a killed save
+    left a temp folder. Both resume exactly like the saved generation."""
+    saved = _copy(trained_sae[0], tmp_path, "saved")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in ModelFiles(saved, "SAE").all():
+        shutil.copy2(path, flat / path.name)
+    killed = flat / ".SAE_save_000002.4242.tmp"
+    killed.mkdir()
+    (killed / "SAE_weights.safetensors").write_bytes(bytes(1 << 20))
+    for folder in (saved, flat):
+        train_model(folder, src_faceset, dst_faceset, "SAE", {}, max_iterations=1, device="cpu")
+    a, b = _weights(saved), _weights(flat)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _history(flat) == _history(saved) and _history(flat)["iteration"] == TRAINED_ITERATIONS + 1
+    assert ModelFiles(flat, "SAE").saved.parent == flat  # converted: its save is a generation folder now
+    assert not any((flat / p.name).exists() for p in ModelFiles(flat, "SAE").all())  # the flat copies are gone
+    assert not killed.exists()
 
 
 _KILL_SCRIPT = """

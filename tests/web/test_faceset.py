@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import struct
 
 import httpx
 import pytest
 
 from facelab.errors import OutputError
-from facelab.faceset.sort import SORT_METHODS, faceset_files
-from facelab.io.faceimage import read_meta
+from facelab.faceset.sort import SORT_METHODS
+from facelab.io.faceimage import list_faces, read_meta
 from facelab.web.folders import face_folders
 from facelab.web.pages.faceset import PREVIEW_SIZE, methods_json, restore
 
@@ -33,8 +34,14 @@ def grid_names(page) -> list[str]:
     return page.locator("#grid .face figcaption").all_inner_texts()
 
 
+def shown_number(value: float) -> str:
+    """A yaw as the page prints it: rounded to 0.1 by the server, then written by JavaScript (-12.0 → "-12")."""
+    rounded = round(value, 1)
+    return str(int(rounded)) if rounded.is_integer() else str(rounded)
+
+
 def names(folder) -> list[str]:
-    return [p.name for p in faceset_files(folder)]
+    return [p.name for p in list_faces(folder)]
 
 
 def test_grid_shows_exactly_the_faces_of_data_src_aligned(page, base_url, workspace, screenshot):
@@ -61,20 +68,20 @@ def test_grid_shows_exactly_the_faces_of_data_src_aligned(page, base_url, worksp
     first.hover()
     meta = read_meta(workspace / SRC / expected[0])
     shown = first.locator(".meta").inner_text()
-    assert f"yaw {round(meta.yaw, 1)}°" in shown and meta.source_filename in shown and "score" in shown
+    assert f"yaw {shown_number(meta.yaw)}°" in shown and meta.source_filename in shown and "score" in shown
     screenshot(page, "faceset_grid")
 
 
 def test_sort_by_yaw_from_the_page_renames_the_folder_in_yaw_order(page, base_url, workspace):
     folder = workspace / SRC
-    before = [read_meta(p).yaw for p in faceset_files(folder)]
+    before = [read_meta(p).yaw for p in list_faces(folder)]
     assert before != sorted(before), "the demo faces should not already be in yaw order"
     open_page(page, base_url)
     page.select_option("#method", "face-yaw")
     page.click("#sort")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('Sorted')")
     assert "error" not in (page.get_attribute("#status", "class") or "")
-    paths = faceset_files(folder)
+    paths = list_faces(folder)
     after = [read_meta(p).yaw for p in paths]
     assert after == sorted(after) and sorted(after) == sorted(before)
     assert [p.name for p in paths] == [f"{i:05d}.jpg" for i in range(len(before))]
@@ -82,20 +89,41 @@ def test_sort_by_yaw_from_the_page_renames_the_folder_in_yaw_order(page, base_ur
     # The grid reloaded with new cache tokens: the first cell shows the face now called 00000.jpg.
     first = page.locator("#grid .face").first
     first.hover()
-    assert f"yaw {round(after[0], 1)}°" in first.locator(".meta").inner_text()
+    assert f"yaw {shown_number(after[0])}°" in first.locator(".meta").inner_text()
 
 
-def test_a_failing_sort_shows_one_error_line(page, base_url, workspace):
+def _break_pixels(path) -> None:
+    """Fill the JPEG's Huffman tables with garbage: its metadata still reads, its pixels no longer decode."""
+    data = bytearray(path.read_bytes())
+    pos = 2
+    while data[pos + 1] != 0xDA:  # up to the start of scan
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if data[pos + 1] == 0xC4:
+            data[pos + 4:pos + 2 + length] = b"\xff" * (length - 2)
+        pos += 2 + length
+    path.write_bytes(bytes(data))
+
+
+def test_a_sort_names_the_faces_it_skipped_and_a_failing_one_shows_one_error_line(page, base_url, workspace):
     folder = workspace / SRC
     shutil.copy(workspace / "data_dst" / "00001.png", folder / "zz_not_a_face.png")  # a frame: no face metadata
-    before = names(folder)
     open_page(page, base_url)
     page.select_option("#method", "origname")
     page.click("#sort")
     page.wait_for_selector("#status.error")
+    assert "1 unreadable face(s) left as they are: zz_not_a_face.png" in page.inner_text("#status")
+    assert (folder / "zz_not_a_face.png").is_file()  # left as it is, under its name
+    # No face's pixels decode: the sort job fails and the page shows its one-line error; nothing moved.
+    for path in folder.glob("*.jpg"):
+        _break_pixels(path)
+    before = names(folder)
+    page.select_option("#method", "blur")
+    page.click("#sort")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('could be read')")
     message = page.inner_text("#status")
-    assert "zz_not_a_face.png" in message and "metadata" in message and "\n" not in message
-    assert names(folder) == before  # nothing moved
+    assert f"none of the {len(before)} faces could be read" in message and "\n" not in message
+    assert "error" in page.get_attribute("#status", "class")
+    assert names(folder) == before
     assert page.is_enabled("#sort")
 
 

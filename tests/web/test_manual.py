@@ -4,13 +4,17 @@ Space / `,` / `.` move through the frames."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import httpx
 import numpy as np
 import pytest
 
-from facelab.extract.runner import read_log
+from facelab.errors import OptionError
+from facelab.extract.manual_place import extract_settings, parse_box
+from facelab.extract.options import EXTRACT_OPTIONS
+from facelab.extract.runner import LOG_NAME, read_log
 from facelab.io.faceimage import list_faces, read_face, read_meta
 from facelab.workspace import Workspace
 
@@ -177,7 +181,28 @@ def test_live_landmarks_endpoint_and_clear_errors(workspace, base_url):
         assert "no frame '../data_dst/00004.png'" in error(client.post("/api/manual/landmarks", json=outside))
         assert "at least 8 px" in error(client.post("/api/manual/accept", json={**body, "boxes": [[10, 10, 12, 12]]}))
         assert "no square given" in error(client.post("/api/manual/accept", json={**body, "boxes": []}))
-        assert "no such face type" in error(client.post("/api/manual/accept", json={**body, "face_type": "toe"}))
-        assert "must be a JSON object" in error(client.post("/api/manual/accept", content=b"[1]"))
+        assert "--face-type got 'toe'" in error(client.post("/api/manual/accept", json={**body, "face_type": "toe"}))
+        far = {**body, "boxes": [[0, 0, 1e8, 1e8]]}
+        assert "lies outside the 640×360 frame" in error(client.post("/api/manual/accept", json=far))
+        assert "must be a JSON object" in error(client.post("/api/manual/accept", content=b"[1]",
+                                                            headers={"Content-Type": "application/json"}))
     # the errors wrote nothing
     assert read_meta(Workspace(workspace).aligned("dst") / "00004_0.jpg").detector == "retinaface"
+
+
+@pytest.mark.parametrize("box", [[0, 0, float("nan"), 50], [0, 0, 50], ["0", 0, 50, 50], [True, 0, 50, 50],
+                                 [0, 0, 1e30, 50], [-1e6, 0, 50, 50], [10, 10, 12, 60], "0,0,50,50", None])
+def test_a_square_must_be_four_finite_numbers_on_the_frame(box):
+    assert parse_box([-20, 300, 60.5, 380], (640, 360)) == (-20.0, 300.0, 60.5, 380.0)  # partly off the frame: fine
+    with pytest.raises(OptionError):
+        parse_box(box, (640, 360))
+
+
+def test_the_last_runs_settings_are_the_defaults_unless_the_log_holds_valid_ones(tmp_path):
+    defaults = {o.name: o.default for o in EXTRACT_OPTIONS}
+    assert extract_settings(tmp_path) == {"face_type": defaults["face_type"], "image_size": defaults["image_size"]}
+    for settings, expected in (({"face_type": "head", "image_size": 128}, ("head", 128)),
+                               ({"face_type": "head", "image_size": 99999}, (defaults["face_type"], defaults["image_size"])),
+                               ({"face_type": "toe", "image_size": "big"}, (defaults["face_type"], defaults["image_size"]))):
+        (tmp_path / LOG_NAME).write_text(json.dumps({"settings": settings}))
+        assert tuple(extract_settings(tmp_path).values()) == expected, settings

@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 
 import cv2
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from facelab.cli import cli
@@ -20,7 +22,9 @@ from facelab.merge.options import (
     FrameRange,
     load_settings_file,
 )
-from facelab.web.pages.merge import PREVIEW_JPEG_QUALITY, range_options, with_range
+from facelab.errors import OptionError
+from facelab.web.pages.merge import PREVIEW_JPEG_QUALITY, Tuner, range_options, render_preview, with_range
+from facelab.workspace import Workspace
 
 SHOWN = "document.getElementById('preview').dataset.request === previewRequest()"
 
@@ -173,3 +177,73 @@ def test_range_helpers():
     old = (FrameRange(1, 2, {"blur": 1}), FrameRange(3, 4, {"blur": 2}))
     assert with_range(old, FrameRange(1, 2, {"blur": 9})) == (old[1], FrameRange(1, 2, {"blur": 9}))
     assert json.loads(json.dumps(with_range((), FrameRange(5, 6, {"mode": "overlay"}))[0].options)) == {"mode": "overlay"}
+
+
+def jpeg_pixels(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+@pytest.fixture(scope="module")
+def tiny_xseg(demo_workspace, tmp_path_factory):
+    """A generic-start XSeg at its smallest, trained 4 iterations on the demo's dst faces (seconds on a CPU)."""
+    import torch
+
+    from facelab.xseg.trainer import train_xseg
+
+    folder = tmp_path_factory.mktemp("tuner_xseg") / "xseg"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net on a shared 2-core machine: one thread is faster
+    try:
+        train_xseg(folder, [demo_workspace / "data_dst/aligned"], {"resolution": 64, "channels": 4, "batch_size": 4,
+                                                                   "save_minutes": 600.0}, max_iterations=4, seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    return folder
+
+
+def test_seg_masks_use_the_workspace_xseg_loaded_once(workspace, tiny_xseg, monkeypatch):
+    from facelab.xseg.segmenter import Segmenter
+
+    tuner = Tuner(Workspace(workspace))
+    seg_prd = {"mode": "overlay", "mask": "seg-prd"}
+    with pytest.raises(OptionError, match="needs a trained XSeg"):  # none trained yet: says what to do
+        render_preview(tuner, "SAE", "00001.png", seg_prd)
+
+    shutil.copytree(tiny_xseg, workspace / "model" / "xseg")
+    loads = []
+    real_load = Segmenter.load
+    monkeypatch.setattr(Segmenter, "load", classmethod(lambda cls, *a, **k: loads.append(a) or real_load(*a, **k)))
+    hull, _ = render_preview(tuner, "SAE", "00001.png", {"mode": "overlay", "mask": "dst"})
+    assert loads == []  # no seg-* mask: XSeg stays unloaded
+    by_prd, headers = render_preview(tuner, "SAE", "00001.png", seg_prd)
+    assert "mask seg-prd" in json.loads(headers["X-Merge-Info"])[0]
+    by_dst, headers = render_preview(tuner, "SAE", "00002.png", {"mode": "overlay", "mask": "seg-dst", "erode": 20})
+    assert "mask seg-dst" in json.loads(headers["X-Merge-Info"])[0]
+    assert len(loads) == 1  # once for every seg-* preview after it
+    rows, cols = face_box(workspace, "00001", jpeg_pixels(hull).shape)
+    assert changed_pixels(jpeg_pixels(hull), jpeg_pixels(by_prd))[rows, cols].sum() > 100  # its own mask, not the hull
+
+
+def test_super_resolution_runs_once_per_frame_however_the_other_options_move(workspace, monkeypatch):
+    from facelab.merge.enhance import FaceEnhancer
+
+    try:
+        FaceEnhancer()
+    except OptionError as err:
+        pytest.skip(f"the optional superres extra is not installed (./run.sh extras): {err.message}")
+    calls = []
+    real_enhance = FaceEnhancer.enhance
+    monkeypatch.setattr(FaceEnhancer, "enhance", lambda self, face, size: calls.append(size) or
+                        real_enhance(self, face, size))
+    tuner = Tuner(Workspace(workspace))
+    sharp = {"mode": "overlay", "mask": "dst", "super_resolution": True}
+    first, _ = render_preview(tuner, "SAE", "00001.png", sharp)
+    assert len(calls) == 1  # the frame's one face
+    eroded, _ = render_preview(tuner, "SAE", "00001.png", {**sharp, "erode": 60, "colour_transfer": "none"})
+    plain, _ = render_preview(tuner, "SAE", "00001.png", {**sharp, "super_resolution": False})
+    assert len(calls) == 1, "moving other options ran super resolution again"
+    rows, cols = face_box(workspace, "00001", jpeg_pixels(first).shape)
+    assert changed_pixels(jpeg_pixels(first), jpeg_pixels(eroded))[rows, cols].sum() > 100
+    assert changed_pixels(jpeg_pixels(first), jpeg_pixels(plain))[rows, cols].sum() > 0  # the kept SR face is used
+    render_preview(tuner, "SAE", "00002.png", sharp)
+    assert len(calls) == 2  # another frame: its own super resolution

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import httpx
 import pytest
 
+from facelab.web.guard import cookie_name
 from facelab.web.paths import PathRefused, inside_workspace
 
 from .conftest import TOKEN
@@ -14,7 +17,8 @@ def test_requests_without_the_token_are_refused(base_url):
     for path in ("/", "/api/info", "/files/data_dst/00001.png", "/static/common.js", "/training"):
         assert httpx.get(base_url + path).status_code == 403, path
         assert httpx.get(base_url + path, headers={"X-Facelab-Token": "wrong"}).status_code == 403, path
-        assert httpx.get(base_url + path, cookies={"facelab_token": TOKEN[:-1]}).status_code == 403, path
+        wrong = {cookie_name(urlsplit(base_url).port): TOKEN[:-1]}
+        assert httpx.get(base_url + path, cookies=wrong).status_code == 403, path
 
 
 def test_the_url_token_sets_a_cookie_that_opens_the_rest(base_url):
@@ -22,6 +26,7 @@ def test_the_url_token_sets_a_cookie_that_opens_the_rest(base_url):
         first = client.get(f"/?token={TOKEN}")
         assert first.status_code == 303 and first.headers["location"] == "/"
         assert "httponly" in first.headers["set-cookie"].lower()
+        assert first.headers["set-cookie"].startswith(f"{cookie_name(urlsplit(base_url).port)}={TOKEN};")
         kept = client.get(f"/training?model=SAE&token={TOKEN}&note=a%26b")
         assert kept.status_code == 303 and kept.headers["location"] == "/training?model=SAE&note=a%26b"
         info = client.get("/api/info")

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from facelab.train import control
+from facelab.train import checkpoint, control
 from facelab.workspace import Workspace
 
 from .conftest import TOKEN
@@ -23,7 +23,7 @@ DEMO_ITERATIONS = 4  # the demo workspace's SAE (tests/web/conftest.py)
 
 
 def _saved_iteration(model_dir: Path, name: str = "SAE") -> int:
-    return json.loads((model_dir / f"{name}_history.json").read_text())["iteration"]
+    return json.loads(checkpoint.ModelFiles(model_dir, name).history.read_text())["iteration"]
 
 
 def _preview_src(page) -> str:
@@ -41,10 +41,11 @@ def _wait_new_preview(page, old: str) -> str:
 def test_page_shows_the_last_save_when_no_trainer_runs(page, base_url, workspace, screenshot):
     model_dir = Workspace(workspace).model
     # A second model in the folder brings up the model picker (options + history are all the page reads).
-    history = json.loads((model_dir / "SAE_history.json").read_text())
+    saved = checkpoint.ModelFiles(model_dir, "SAE")  # its last complete save
+    history = json.loads(saved.history.read_text())
     (model_dir / "Other_history.json").write_text(json.dumps({**history, "iteration": 1234,
                                                               "loss_src": [0.5], "loss_dst": [0.25]}))
-    shutil.copy(model_dir / "SAE_options.json", model_dir / "Other_options.json")
+    shutil.copy(saved.options, model_dir / "Other_options.json")
     os.utime(model_dir / "Other_history.json", (1e9, 1e9))  # older: the page opens the latest model, SAE
     page.goto(base_url + "/training")
     expect(page.locator("#state")).to_have_text("stopped")

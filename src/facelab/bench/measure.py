@@ -6,9 +6,11 @@ Timing statistics (median and quartiles) come from ``facelab.train.bench.Timing`
 from __future__ import annotations
 
 import os
+import platform
 import resource
 import threading
 import time
+from typing import Any, Callable
 
 import torch
 
@@ -91,3 +93,35 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32,
         synchronize(device)
         best = max(best, 2 * size ** 3 / (time.perf_counter() - start) / 1e9)
     return best
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on: torch, Python, CPU cores and threads, load average, time (UTC)."""
+    info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def top_ops(run: Callable[[], Any], steps: int, device: torch.device, count: int = 5) -> list[dict[str, Any]]:
+    """Where the time of ``steps`` calls of ``run`` goes: the ``count`` torch ops with the most self time (on the
+    CPU, or on the GPU for a CUDA ``device``), as {"op", "ms_per_step", "share"} (share of all ops' self time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    on_gpu = torch.device(device).type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            run()
+        synchronize(device)
+
+    def self_us(event: Any) -> float:
+        return float(getattr(event, "self_device_time_total", 0.0) if on_gpu else event.self_cpu_time_total)
+
+    events = sorted(prof.key_averages(), key=self_us, reverse=True)
+    total = sum(self_us(e) for e in events) or 1.0
+    return [{"op": e.key, "ms_per_step": self_us(e) / 1000 / steps, "share": self_us(e) / total}
+            for e in events[:count]]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -13,11 +11,11 @@ from typing import Any, Callable
 import torch
 
 from facelab.bench import stages
-from facelab.bench.measure import matmul_peak_gflops, precision_name
+from facelab.bench.measure import machine_info, matmul_peak_gflops, precision_name
 from facelab.device import resolve_devices
 from facelab.io.files import write_json_atomic
 from facelab.progress import ProgressCallback, no_progress
-from facelab.train.models.base import amp_dtype
+from facelab.train.precision import amp_dtype
 
 BENCHES = ("extract", "train", "merge")
 # Iterations per benchmark: (full, quick). Train counts are steps after warm-up, per setting.
@@ -46,14 +44,10 @@ def bench_devices(spec: str = "auto") -> list[torch.device]:
     return resolve_devices(spec)
 
 
-def machine_info() -> dict[str, Any]:
-    info = {"torch": torch.__version__, "python": platform.python_version(), "cpu_cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if torch.cuda.is_available():
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
+def train_precisions(device: torch.device) -> tuple[str, ...]:
+    """The ``amp`` values training is measured at: float32 ("off"), and the faster precision "auto" picks on
+    ``device`` when it has one (bf16 on CPUs with AVX-512-BF16 or AMX, bf16/fp16 on CUDA)."""
+    return ("off", "auto") if amp_dtype(device, "auto") is not None else ("off",)
 
 
 def run_benchmarks(which: str = "all", devices: list[torch.device] | None = None, *, quick: bool = False,
@@ -90,9 +84,10 @@ def run_benchmarks(which: str = "all", devices: list[torch.device] | None = None
         if "train" in chosen:
             measure_peak(device)
             for setting in stages.TRAIN_SETTINGS:
-                add(stages.bench_train(setting, device, ITERATIONS["train"][level], WARMUP["train"][level],
-                                       progress=progress))
-                measure_peak(device)
+                for amp in train_precisions(device):
+                    add(stages.bench_train(setting, device, ITERATIONS["train"][level], WARMUP["train"][level],
+                                           amp=amp, progress=progress))
+                    measure_peak(device)
         if "merge" in chosen:
             add(stages.bench_merge(device, ITERATIONS["merge"][level], progress))
     report.machine["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -118,6 +113,13 @@ def format_table(report: BenchReport) -> list[str]:
     for key in dict.fromkeys((r.bench, r.setting) for r in report.rows):
         row = next(r for r in report.rows if (r.bench, r.setting) == key)
         lines.append(f"{row.bench} {row.setting}: {row.description}")
+    for r in (r for r in report.rows if r.extra.get("top_ops")):
+        dfl = r.extra.get("deepfacelab_ms")
+        versus = (f" (DeepFaceLab 2 SAEHD at these widths, on issue 18's AVX-512-BF16/AMX machine: {dfl:.0f}; "
+                  f"ratio {dfl / r.median_ms:.2f})" if dfl else "")
+        lines.append(f"{r.bench} {r.setting} {r.device} {r.precision}: {r.median_ms:.0f} ms/it{versus}; top ops: "
+                     + ", ".join(f"{op['op']} {100 * op['share']:.0f}% ({op['ms_per_step']:.0f} ms)"
+                                 for op in r.extra["top_ops"]))
     m = report.machine
     lines.append(f"torch {m['torch']}, {m['cpu_cores']} CPU cores ({m['torch_threads']} torch threads, "
                  f"{m['cpu_capability']}), load average {m['load_average']:.1f} at start, "

@@ -19,19 +19,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from facelab.bench.measure import PeakMemory, precision_name, synchronize
+from facelab.bench.measure import PeakMemory, precision_name, synchronize, top_ops
 from facelab.io import demo_media
 from facelab.options import validate
 from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.train import bench as train_bench
-from facelab.train.models.base import amp_dtype
+from facelab.train.precision import amp_dtype
 
 
 @dataclass(frozen=True)
 class TrainSetting:
+    """``deepfacelab_ms``: DeepFaceLab 2 SAEHD's ms/iteration at the same widths per precision (TF 2.15, CPU,
+    masked training, steady state), measured side by side with facelab on one 2-core AVX-512-BF16/AMX machine
+    (facelab issue 18), for the table's comparison column."""
+
     options: dict[str, Any]
     batch: int
     description: str
+    deepfacelab_ms: dict[str, float] = field(default_factory=dict)
 
 
 # The standard training settings of facelab issue 8, at DeepFaceLab SAEHD's widths so the numbers compare with
@@ -40,11 +45,14 @@ class TrainSetting:
 TRAIN_SETTINGS: dict[str, TrainSetting] = {
     "df64": TrainSetting({"archi": "df", "resolution": 64, "face_type": "full", "ae_dims": 128, "e_ch_dims": 21,
                           "d_ch_dims": 11, "mask_dims": 16, "learn_mask": True}, 8,
-                         "SAE df, 64 px, full face, ae 128, e/d widths of SAEHD 32/32, mask 16, batch 8"),
+                         "SAE df, 64 px, full face, ae 128, e/d widths of SAEHD 32/32, mask 16, batch 8",
+                         {"fp32": 1008.0, "bf16": 823.0}),
     "liae128": TrainSetting({"archi": "liae", "resolution": 128, "face_type": "full", "ae_dims": 256,
                              "e_ch_dims": 21, "d_ch_dims": 21, "mask_dims": 22, "learn_mask": True}, 4,
-                            "SAE liae, 128 px, full face, ae 256, e/d widths of SAEHD 64/64, mask 22, batch 4"),
+                            "SAE liae, 128 px, full face, ae 256, e/d widths of SAEHD 64/64, mask 22, batch 4",
+                            {"fp32": 7879.0, "bf16": 6725.0}),
 }
+PROFILED_STEPS = 2
 EXTRACT_SETTING = {"detector": "retinaface", "face_type": "full", "image_size": 256}
 MERGE_MODEL = "df64"
 
@@ -120,7 +128,9 @@ def _sae(setting: str, device: torch.device) -> torch.nn.Module:
 
 def bench_train(setting: str, device: torch.device, iterations: int, warmup: int = 2, amp: str = "auto",
                 progress: ProgressCallback = no_progress) -> BenchRow:
-    """Samples/s, ms per training step and achieved GFLOP/s of SAE in a standard ``setting`` on real faces."""
+    """Samples/s, ms per training step and achieved GFLOP/s of SAE in a standard ``setting`` on real faces, at
+    the precision ``amp`` gives on ``device``; ``extra["top_ops"]``: the five ops with the most self time over
+    two more steps (PyTorch profiler), so the table shows where the time goes."""
     spec = TRAIN_SETTINGS[setting]
     with PeakMemory(device) as memory:
         model = _sae(setting, device)
@@ -136,11 +146,13 @@ def bench_train(setting: str, device: torch.device, iterations: int, warmup: int
         seconds, losses = train_bench.train_steps(model, batches, amp=amp, swap=False)
     timing = train_bench.Timing.of(seconds[warmup:])
     precision = precision_name(amp_dtype(device, amp))
+    ops = top_ops(lambda: train_bench.train_steps(model, batches[-1:], amp=amp, swap=False), PROFILED_STEPS, device)
     return BenchRow("train", setting, spec.description, str(device), timing.iterations,
                     1000 * n / timing.median_ms, "samples/s", timing.median_ms, timing.q1_ms, timing.q3_ms,
                     memory.peak_mib, memory.kind, precision, gflops=flops / 1e9 / (timing.median_ms / 1000),
                     extra={"gflop_per_step": flops / 1e9, "batch": n, "first_loss": losses[0],
-                           "last_loss": losses[-1],
+                           "last_loss": losses[-1], "top_ops": ops,
+                           "deepfacelab_ms": spec.deepfacelab_ms.get(precision),
                            "params_m": sum(p.numel() for p in model.parameters()) / 1e6})
 
 

@@ -14,6 +14,7 @@ import sys
 import click
 
 from facelab import __version__
+from facelab.cli._common import disk_full_message
 from facelab.errors import FacelabError
 
 
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except OSError as err:
+        message = disk_full_message(err)
+        if debug or message is None:
+            raise
+        click.echo(message, err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

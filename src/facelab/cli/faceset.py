@@ -24,15 +24,24 @@ def _resolve(folder: Path | None, workspace: Path, side: str) -> Path:
 
 @click.group("faceset")
 def faceset_group() -> None:
-    """Inspect and tidy aligned faces (DIR defaults to the workspace's data_src/aligned)."""
+    """Inspect and tidy aligned faces (DIR defaults to the workspace's data_src/aligned).
+
+    None of these asks anything; --yes is taken for scripts that pass it to every command."""
 
 
 @faceset_group.command("info")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def info(file: Path) -> None:
-    """Print the metadata stored inside a face FILE (.jpg/.png) as JSON."""
+@_side_option
+@workspace_option
+@yes_option
+def info(file: Path, side: str, workspace: Path, yes: bool) -> None:
+    """Print the metadata stored inside a face FILE (.jpg/.png) as JSON. A bare file name that is not in the
+    current folder is looked up in the workspace's data_SIDE/aligned."""
     from facelab.io.faceimage import read_meta
+    from facelab.names import is_plain_name
 
+    if not file.exists() and is_plain_name(str(file)):
+        file = _resolve(None, workspace, side) / file
     click.echo(json.dumps(read_meta(file).to_json(), indent=2))
 
 
@@ -40,7 +49,8 @@ def info(file: Path) -> None:
 @_folder_argument
 @_side_option
 @workspace_option
-def recover_names(folder: Path | None, side: str, workspace: Path) -> None:
+@yes_option
+def recover_names(folder: Path | None, side: str, workspace: Path, yes: bool) -> None:
     """Rename faces back to their original <frame>_<n> names (from their metadata)."""
     from facelab.faceset.tools import recover_names as run
 
@@ -54,8 +64,9 @@ def recover_names(folder: Path | None, side: str, workspace: Path) -> None:
 @_folder_argument
 @_side_option
 @workspace_option
+@yes_option
 @click.option("--remove", is_flag=True, help="Remove the *_debug.jpg pictures written earlier.")
-def debug_landmarks(folder: Path | None, side: str, workspace: Path, remove: bool) -> None:
+def debug_landmarks(folder: Path | None, side: str, workspace: Path, yes: bool, remove: bool) -> None:
     """Write <name>_debug.jpg beside each face with its landmarks drawn (to spot bad alignments)."""
     from facelab.faceset import tools
 
@@ -90,9 +101,10 @@ def png2jpg(folder: Path | None, side: str, workspace: Path, yes: bool, **given)
 @_folder_argument
 @_side_option
 @workspace_option
+@yes_option
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write facelab copies here instead of adding facelab metadata to the files in place.")
-def import_dfl(folder: Path | None, side: str, workspace: Path, output: Path | None) -> None:
+def import_dfl(folder: Path | None, side: str, workspace: Path, yes: bool, output: Path | None) -> None:
     """Make DeepFaceLab aligned faces (.jpg) usable by facelab. Their pickled metadata is read with a
     restricted unpickler that runs no code; a file that tries to is refused."""
     from facelab.faceset.dfl import import_dfl as run

@@ -15,8 +15,8 @@ from facelab.merge.options import MERGE_OPTIONS, SETTINGS_FILE, load_settings_fi
 @workspace_option
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the trained model [default: WORKSPACE/model].")
-@click.option("--model", "model_name", default=None, help="Model name (H64, H128, DF, LIAEF128, SAE) when the "
-              "folder holds several.")
+@click.option("--model", "model_name", default=None, help="Model name (SAE, SAEHD, H64, ...) when the folder "
+              "holds several; a model trained on GPU N (train --device cuda:N) is also N_NAME, e.g. 1_SAE.")
 @click.option("--device", default=None, help=DEVICE_OPTION.help + " [default: auto]")
 @option_flags(MERGE_OPTIONS)
 @click.option("--overwrite", is_flag=True, help="Merge again frames that already have a merged file.")
@@ -35,6 +35,7 @@ def merge(workspace: Path, model_dir: Path | None, model_name: str | None, devic
     from facelab.merge.runner import MergePaths, merge_folder
     from facelab.train.swap import Swapper
     from facelab.workspace import Workspace
+    from facelab.xseg.segmenter import load_for_masks
 
     ws = Workspace(workspace)
     model_dir = model_dir or ws.model
@@ -48,6 +49,10 @@ def merge(workspace: Path, model_dir: Path | None, model_name: str | None, devic
     click.echo(f"Model {swapper.name} ({swapper.face_type}, {swapper.resolution} px, iteration {swapper.iteration}) "
                f"on {swapper.device}.")
     settings = resolve(values, settings_path)
+    segmenter = load_for_masks(model_dir, [settings.base["mask"]] + [r.options.get("mask") for r in settings.ranges],
+                               device)
+    if segmenter is not None:
+        click.echo(f"XSeg segmenter (iteration {segmenter.iteration}) for the seg-* masks.")
     paths = MergePaths(ws.frames("dst"), ws.aligned("dst"), ws.merged, ws.merged_mask,
                        ws.frames("dst") / "merged_debug" if debug_view else None)
 
@@ -59,7 +64,7 @@ def merge(workspace: Path, model_dir: Path | None, model_name: str | None, devic
 
     with ProgressBar(disable=True if debug_view else None) as bar:
         report = merge_folder(paths, swapper, settings, overwrite=overwrite, threads=threads, on_frame=show,
-                              progress=bar)
+                              progress=bar, segmenter=segmenter)
     click.echo(f"Merged {report.merged} frame(s) with {report.faces} face(s) in {report.seconds:.1f} s "
                f"→ {ws.merged} (masks in {ws.merged_mask}).")
     if report.kept:

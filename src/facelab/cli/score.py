@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from facelab.cli._common import ProgressBar, ask, option_flags, workspace_option, yes_option
+from facelab.cli._common import ProgressBar, ask, option_flags, workspace_option, workspace_or, yes_option
 from facelab.device import DEVICE_OPTION
 from facelab.score.options import SCORE_OPTIONS
 
@@ -15,6 +15,7 @@ _FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 @click.command("score")
 @click.argument("root", metavar="[WORKSPACE]", required=False, type=click.Path(file_okay=False, path_type=Path))
+# The positional WORKSPACE is the older spelling, kept so scripts that use it still work.
 @workspace_option
 @option_flags(SCORE_OPTIONS)
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -40,7 +41,7 @@ def score(root: Path | None, workspace: Path, model_dir: Path | None, model_name
 
     values = ask(SCORE_OPTIONS, given, yes)
     with ProgressBar() as bar:
-        result = score_workspace(root or workspace, model_dir=model_dir, model_name=model_name,
+        result = score_workspace(workspace_or(root, workspace), model_dir=model_dir, model_name=model_name,
                                  holdout_src=holdout_src, holdout_dst=holdout_dst,
                                  device=device or DEVICE_OPTION.default, progress=bar, **values)
     for line in summary_lines(result.summary):

@@ -63,6 +63,10 @@ def sort(folder: Path | None, method: str | None, side: str, workspace: Path, ye
     click.echo(f"Sorted {len(result.kept)} faces in {folder} by {method}.")
     if result.trashed:
         click.echo(f"Moved {len(result.trashed)} faces to {result.trashed[0].parent}.")
+    if result.skipped:
+        names = ", ".join(p.name for p in result.skipped[:5]) + (" ..." if len(result.skipped) > 5 else "")
+        click.echo(f"Skipped {len(result.skipped)} unreadable faces, left under their names: {names} "
+                   "(the warnings above say why).")
 
 
 commands = [sort]

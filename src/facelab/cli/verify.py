@@ -7,18 +7,30 @@ from pathlib import Path
 
 import click
 
+from facelab.cli._common import workspace_option, yes_option
+
 
 @click.command("verify")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--max-frames", type=click.IntRange(1), default=300, show_default=True,
               help="Video frames to check for the watermark.")
-def verify(files: tuple[Path, ...], max_frames: int) -> None:
-    """Report the metadata label and the invisible watermark facelab puts in what it makes.
+@workspace_option
+@yes_option
+def verify(files: tuple[Path, ...], max_frames: int, workspace: Path, yes: bool) -> None:
+    """Report the metadata label and the invisible watermark facelab puts in what it makes (FILES: images or
+    videos; none: the workspace's result.* videos). It asks nothing; --yes is taken for scripts.
 
     Exits 0 when every file is labelled as synthetic (label or watermark found), 1 otherwise.
     """
     from facelab import provenance
+    from facelab.errors import WorkspaceError
+    from facelab.workspace import Workspace
 
+    if not files:
+        files = tuple(Workspace(workspace).results())
+        if not files:
+            raise WorkspaceError("no result.* video to verify", path=workspace,
+                                 fix="name the files to check, or run `facelab video assemble` first")
     all_found = True
     for path in files:
         result = provenance.verify(path, max_frames=max_frames)

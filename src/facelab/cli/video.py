@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
 from facelab.cli._common import ProgressBar, ask, interactive, option_flags, workspace_option, yes_option
-from facelab.io.denoise import DENOISE_OPTIONS
+from facelab.io import denoise as io_denoise
+from facelab.io import video as io_video
 from facelab.io.frames import list_frames
-from facelab.io.video import ASSEMBLE_OPTIONS, CUT_OPTIONS, EXTRACT_OPTIONS
+from facelab.options import Option
 from facelab.workspace import Workspace
+
+
+def _worded(options: tuple[Option, ...], questions: dict[str, str]) -> tuple[Option, ...]:
+    """The options asked with DeepFaceLab's own prompt wording (what its users know), which belongs to the CLI."""
+    return tuple(dataclasses.replace(o, question=questions[o.name]) if o.name in questions else o for o in options)
+
+
+EXTRACT_OPTIONS = _worded(io_video.EXTRACT_OPTIONS, {
+    "fps": "Enter FPS ( ?:help skip:fullfps ) : ", "ext": "Output image format? ( png/jpg ?:help skip:png ) : ",
+    "jpeg_quality": "JPEG quality ( 1-100 ?:help skip:95 ) : "})
+CUT_OPTIONS = _worded(io_video.CUT_OPTIONS, {
+    "from": "From time (skip: 00:00:00.000) : ", "to": "To time (skip: end) : ",
+    "audio_track": "Specify audio track id. ( skip:0 ) : ", "bitrate": "Bitrate of output file in MB/s ( skip:25 ) : "})
+DENOISE_OPTIONS = _worded(io_denoise.DENOISE_OPTIONS, {"factor": "Denoise factor? (1-20 ?:help skip:5) : "})
+ASSEMBLE_OPTIONS = _worded(io_video.ASSEMBLE_OPTIONS, {
+    "ext": "Output video format ( mp4/avi/mp4-alpha/mov-alpha ?:help ) : ",
+    "bitrate": "Bitrate of output file in MB/s ( ?:help skip:16 ) : "})
 
 
 def _pick(options, *names):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from facelab.errors import OutputError
 from facelab.geometry.alignment import face_square_in_frame
+from facelab.io.files import write_bytes_atomic
 from facelab.types import FaceMeta
 
 _BOX, _SQUARE, _POINTS = (0, 0, 255), (0, 255, 0), (255, 255, 0)  # BGR: red, green, cyan
@@ -25,3 +29,16 @@ def draw_debug(frame_bgr: np.ndarray, metas: list[FaceMeta]) -> np.ndarray:
         cv2.putText(out, f"{meta.face_index} {meta.score:.2f}", (x0, max(0, y0 - 4 * thick)),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, _BOX, thick, cv2.LINE_AA)
     return out
+
+
+def debug_image_name(frame_name: str) -> str:
+    """A frame's debug image: ``<frame stem>.jpg``."""
+    return Path(frame_name).stem + ".jpg"
+
+
+def write_debug_image(path: Path, frame_bgr: np.ndarray, metas: list[FaceMeta]) -> None:
+    """Draw the faces on the frame and write it (atomically) as a JPEG; OutputError when it cannot be encoded."""
+    ok, buf = cv2.imencode(".jpg", draw_debug(frame_bgr, metas), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise OutputError("could not encode the debug image", path=path)
+    write_bytes_atomic(path, buf.tobytes())

@@ -20,6 +20,7 @@ from facelab import __version__
 from facelab.extract.detectors import Detection, Detector, create_detector
 from facelab.extract.detectors.manual import Manual
 from facelab.extract.landmarks import LandmarkPredictor
+from facelab.extract.options import ExtractSettings
 from facelab.geometry.alignment import compose, face_from_landmarks, invert_affine, transform_points, warp_face
 from facelab.geometry.boxes import box_from_points
 from facelab.geometry.pose import pose_from_landmarks
@@ -52,14 +53,16 @@ class Extractor:
     ``rotate_retry`` tries the frame turned by 90°, 180° and 270° when nothing is found upright.
     """
 
-    def __init__(self, detector: str = "retinaface", *, device: str = "cpu", face_type: str = "full",
-                 image_size: int = 256, max_faces: int = 0, min_face_size: int = 0, rotate_retry: bool = False,
-                 rectangles: dict[str, list] | None = None):
-        self.detector_name = detector
-        self.detector, self.predictor, self._lock = _models(detector, str(device))
-        self.face_type = FaceType(face_type).value
-        self.image_size, self.max_faces, self.min_face_size = int(image_size), int(max_faces), int(min_face_size)
-        self.rotate_retry = rotate_retry
+    def __init__(self, detector: str | None = None, *, device: str = "cpu", rectangles: dict[str, list] | None = None,
+                 **settings):
+        """``settings``: EXTRACT_OPTIONS values (face_type, image_size, max_faces, min_face_size, rotate_retry),
+        checked by their options; the ones not given keep the options' defaults. ``device``: one resolved device."""
+        chosen = ExtractSettings.of(settings, **({} if detector is None else {"detector": detector}))
+        self.detector_name = chosen.detector
+        self.detector, self.predictor, self._lock = _models(chosen.detector, str(device))
+        self.face_type = FaceType(chosen.face_type).value
+        self.image_size, self.max_faces, self.min_face_size = chosen.image_size, chosen.max_faces, chosen.min_face_size
+        self.rotate_retry = chosen.rotate_retry
         self.rectangles = rectangles or {}
         self.timings: dict[str, float] = defaultdict(float)  # seconds spent per stage, for benchmarks
 
@@ -96,7 +99,12 @@ class Extractor:
         return self._faces_in_boxes(frame, boxes, source_filename)
 
     def _faces_in_boxes(self, frame: np.ndarray, boxes: list, source_filename: str) -> list[Face]:
-        detections = [Detection(tuple(float(v) for v in b), 1.0) for b in boxes]
+        height, width = frame.shape[:2]
+        inside = [b for b in boxes if b[0] < width and b[1] < height and b[2] > 0 and b[3] > 0]
+        if len(inside) < len(boxes):
+            log.warning("%s: %d rectangle(s) outside the %d×%d frame skipped", source_filename,
+                        len(boxes) - len(inside), width, height)
+        detections = [Detection(tuple(float(v) for v in b), 1.0) for b in inside]
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         return self._align_all(frame, gray, self._select(detections), source_filename, Manual.box_fit, "manual")
 
@@ -116,7 +124,7 @@ class Extractor:
         self.timings["landmarks"] += aligned_at - start
         face_from_frame = face_from_landmarks(source_landmarks, self.face_type, self.image_size)
         image = warp_face(frame, face_from_frame, self.image_size)
-        pitch, yaw, roll = pose_from_landmarks(source_landmarks, self.image_size)
+        pitch, yaw, roll = pose_from_landmarks(source_landmarks)
         height, width = frame.shape[:2]
         meta = FaceMeta(
             face_type=self.face_type, image_size=self.image_size,
@@ -147,13 +155,10 @@ class Extractor:
         return out
 
 
-def extract_faces(frame_bgr: np.ndarray, *, detector: str = "retinaface", face_type: str = "full",
-                  image_size: int = 256, source_filename: str = "", max_faces: int = 0,
-                  min_face_size: int = 0, device: str = "cpu", rotate_retry: bool = False) -> list[Face]:
-    """Aligned faces (``image_size``² uint8 BGR, FaceMeta) of one BGR frame, largest first.
+def extract_faces(frame_bgr: np.ndarray, *, source_filename: str = "", device: str = "cpu", **settings) -> list[Face]:
+    """Aligned faces (``image_size``² uint8 BGR, FaceMeta) of one BGR frame, largest first; ``settings`` as for
+    ``Extractor``.
 
     Models load on the first call and are reused by later ones.
     """
-    extractor = Extractor(detector, device=device, face_type=face_type, image_size=image_size,
-                          max_faces=max_faces, min_face_size=min_face_size, rotate_retry=rotate_retry)
-    return extractor.faces(frame_bgr, source_filename)
+    return Extractor(device=device, **settings).faces(frame_bgr, source_filename)

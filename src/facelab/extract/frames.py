@@ -6,7 +6,6 @@ be read yields ``None`` with the reason, so the caller can count and report it i
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from dataclasses import dataclass
@@ -16,10 +15,10 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from facelab.errors import VideoError
+from facelab.io.faceimage import image_header_size
+from facelab.io.video import decode_frames, open_video, probe
 
-log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+MAX_FRAME_PIXELS = 200_000_000  # 16K × 12K; an 8K UHD frame is 33 Mpx
 
 
 @dataclass
@@ -56,13 +55,24 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | Path) -> Frame:
-    """Read one image file as a Frame (``image`` None and ``error`` set when unreadable)."""
+    """Read one image file as a Frame (``image`` None and ``error`` set when unreadable).
+
+    A PNG or JPEG whose header states more than MAX_FRAME_PIXELS is refused before decoding: a crafted
+    100000×100000 header would otherwise try to allocate tens of gigabytes.
+    """
     path = Path(path)
     try:
         data = np.fromfile(path, np.uint8)
     except OSError as err:
         return Frame(path.name, None, f"cannot read ({err.strerror})")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    size = image_header_size(data.tobytes())
+    if size is not None and size[0] * size[1] > MAX_FRAME_PIXELS:
+        return Frame(path.name, None, f"{size[0]}×{size[1]} px is more than the {MAX_FRAME_PIXELS:,} pixels "
+                                      "a frame may have")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:  # OpenCV refuses some damaged or oversized images by raising instead of returning None
+        image = None
     if image is None:
         return Frame(path.name, None, "not a readable image (corrupt or unsupported)")
     try:
@@ -71,45 +81,21 @@ def read_image(path: str | Path) -> Frame:
         return Frame(path.name, None, str(err))
 
 
-def list_frames(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def count_video_frames(path: str | Path) -> int | None:
-    """The frame count the container states, or None when it does not say."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            frames = container.streams.video[0].frames
-    except (av.FFmpegError, IndexError, OSError) as err:
-        raise VideoError(f"cannot open the video ({err})", path=path, fix="check the file plays") from None
-    return frames or None
+def count_video_frames(path: str | Path) -> int:
+    """The video's frame count as ``facelab video`` probes it (the container's index, else its packets)."""
+    return probe(path).frames
 
 
 def video_frames(path: str | Path, digits: int = 5) -> Iterator[Frame]:
     """Decode a video's frames one at a time (memory stays flat in video length), named 00001.png ... as
-    frame extraction names them. VideoError when the file is not a video."""
-    import av
-
-    try:
-        container = av.open(str(path))
-        stream = container.streams.video[0]
-    except (av.FFmpegError, IndexError, OSError) as err:
-        raise VideoError(f"cannot open the video ({err})", path=path, fix="check the file plays") from None
-    stream.thread_type = "AUTO"
+    frame extraction names them. VideoError when the file is not a video, and — as for ``facelab video
+    extract`` — when it breaks off or ends well before the frame count it states (a truncated file)."""
+    path = Path(path)
+    expected = count_video_frames(path)
+    container = open_video(path)
     with container:
-        index = 0
-        try:
-            for frame in container.decode(stream):
-                index += 1
-                yield Frame(f"{index:0{digits}d}.png", frame.to_ndarray(format="bgr24"))
-        except av.FFmpegError as err:
-            log.warning("%s: decoding stopped after %d frames (%s)", path, index, err)
+        for index, frame in enumerate(decode_frames(container, path, expected), 1):
+            yield Frame(f"{index:0{digits}d}.png", frame.to_ndarray(format="bgr24"))
 
 
 def read_ahead(frames: Iterator[Frame], depth: int = 8) -> Iterator[Frame]:

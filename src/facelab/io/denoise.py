@@ -22,8 +22,7 @@ from facelab.progress import Progress, ProgressCallback, no_progress
 logger = logging.getLogger(__name__)
 
 DENOISE_OPTIONS = (
-    Option("factor", 5, "Denoise strength, 1 (light) to 20 (strong).", min=1, max=20,
-           question="Denoise factor? (1-20 ?:help skip:5) : "),
+    Option("factor", 5, "Denoise strength, 1 (light) to 20 (strong).", min=1, max=20),
 )
 
 

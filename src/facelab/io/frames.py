@@ -25,6 +25,7 @@ from facelab.errors import InputError, OutputError
 logger = logging.getLogger(__name__)
 
 FRAME_EXTS = ("png", "jpg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # what a frames folder may hold
 _FRAME_NAME = re.compile(r"^(\d+)\.(png|jpg|jpeg)$", re.IGNORECASE)
 _STAGING_PREFIX = ".frames-"
 
@@ -37,13 +38,27 @@ def frame_name(number: int, ext: str) -> str:
     return f"{number:05d}.{ext}"
 
 
-def list_frames(folder: str | Path) -> list[Path]:
-    """Frame files in ``folder`` (not sub-folders), in frame-number order; [] when the folder is missing."""
+def natural_key(name: str) -> tuple:
+    """Sort key that orders the digit runs of a name by value: ``frame2.png`` before ``frame10.png``."""
+    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+                 for part in re.split(r"(\d+)", name) if part)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files (IMAGE_SUFFIXES) directly in ``folder``, in natural order; [] when the folder is missing.
+    Hidden files are skipped: the temp files of an interrupted write (``.<name>.XXXXXXXX.png``) and other
+    tools' are not images of the folder."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    hits = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _FRAME_NAME.match(p.name)) and p.is_file()]
-    return [p for _, p in sorted(hits)]
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                   and p.is_file()), key=lambda p: natural_key(p.name))
+
+
+def list_frames(folder: str | Path) -> list[Path]:
+    """Frame files (``00001.png`` …) in ``folder`` (not sub-folders), in frame-number order; [] when the folder
+    is missing."""
+    return [p for p in list_images(folder) if _FRAME_NAME.match(p.name)]
 
 
 def workers() -> int:

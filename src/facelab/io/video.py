@@ -33,31 +33,26 @@ _FIX_VIDEO = "give a complete, playable video file (.mp4, .mov, .avi, .mkv ...)"
 
 EXTRACT_OPTIONS = (
     Option("fps", 0.0, "Frames per second to extract (fewer frames for a long src video); 0 = every frame.",
-           min=0, max=1000, question="Enter FPS ( ?:help skip:fullfps ) : "),
-    Option("ext", "png", "Image format of the frames: png (lossless) or jpg (smaller files).", choices=FRAME_EXTS,
-           question="Output image format? ( png/jpg ?:help skip:png ) : "),
-    Option("jpeg_quality", 95, "JPEG quality of jpg frames, 1 to 100.", min=1, max=100,
-           question="JPEG quality ( 1-100 ?:help skip:95 ) : "),
+           min=0, max=1000),
+    Option("ext", "png", "Image format of the frames: png (lossless) or jpg (smaller files).", choices=FRAME_EXTS),
+    Option("jpeg_quality", 95, "JPEG quality of jpg frames, 1 to 100.", min=1, max=100),
 )
 
 CUT_OPTIONS = (
-    Option("from", "00:00:00.000", "Start of the part to keep (HH:MM:SS.mmm, MM:SS or seconds).", type=str,
-           question="From time (skip: 00:00:00.000) : "),
+    Option("from", "00:00:00.000", "Start of the part to keep (HH:MM:SS.mmm, MM:SS or seconds).", type=str),
     Option("to", "end", "End of the part to keep (HH:MM:SS.mmm, MM:SS or seconds; 'end' = to the end).",
-           type=str, question="To time (skip: end) : "),
-    Option("audio_track", 0, "Which audio track to keep, counting from 0.", min=0,
-           question="Specify audio track id. ( skip:0 ) : "),
-    Option("bitrate", 25.0, "Video bitrate of the cut file in Mbit/s (DeepFaceLab's 'MB/s').", min=0.1, max=1000,
-           question="Bitrate of output file in MB/s ( skip:25 ) : "),
+           type=str),
+    Option("audio_track", 0, "Which audio track to keep, counting from 0.", min=0),
+    Option("bitrate", 25.0, "Video bitrate of the cut file in Mbit/s (DeepFaceLab's 'MB/s').", min=0.1, max=1000),
 )
 
 ASSEMBLE_KINDS = ("mp4", "avi", "mp4-alpha", "mov-alpha")
 ASSEMBLE_OPTIONS = (
     Option("ext", "mp4", "Output video: mp4 (H.264), avi (MPEG-4 part 2), mp4-alpha (lossless PNG in MP4, keeps "
            "alpha), mov-alpha (lossless QuickTime Animation, keeps alpha; opens in video editors).",
-           choices=ASSEMBLE_KINDS, question="Output video format ( mp4/avi/mp4-alpha/mov-alpha ?:help ) : "),
+           choices=ASSEMBLE_KINDS),
     Option("bitrate", 16.0, "Video bitrate in Mbit/s for mp4 and avi (the alpha variants are lossless).",
-           min=0.1, max=1000, question="Bitrate of output file in MB/s ( ?:help skip:16 ) : "),
+           min=0.1, max=1000),
 )
 
 

@@ -1,19 +1,20 @@
-"""Where the new face goes: a registry of base masks, combined by product (``learned*dst``).
+"""Where the new face goes: a registry of masks, the base ones and their products (``learned*dst``).
 
-Each base mask maps ``MaskInputs`` to an (S, S) float32 mask in [0, 1] in aligned-face space. A face
-segmenter (``seg-prd``, ``seg-dst``) plugs in here once the mask editor can train one.
+Each mask maps ``MaskInputs`` to an (S, S) float32 mask in [0, 1] in aligned-face space. A face
+segmenter the user trains (XSeg, ``facelab.xseg``) makes ``seg-prd`` and ``seg-dst``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from facelab.errors import OptionError
 from facelab.geometry.masks import hull_mask
 from facelab.registry import Registry
+from facelab.xseg import masks as xseg_masks
 
 
 @dataclass(frozen=True)
@@ -28,25 +29,31 @@ class MaskInputs:
     dst_landmarks: np.ndarray
     learned_prd: np.ndarray | None
     learned_dst: np.ndarray | None
+    # For the XSeg masks (facelab.xseg.masks): the dst and predicted faces (size, size, 3) float32 BGR [0, 1],
+    # the dst face's metadata, the (2, 3) frame → this square matrix, and the loaded segmenter (or None).
+    dst_face: np.ndarray | None = None
+    predicted: np.ndarray | None = None
+    dst_meta: Any = None
+    face_from_frame: np.ndarray | None = None
+    segmenter: Any = None
 
 
 MaskFn = Callable[[MaskInputs], np.ndarray]
-BASE_MASKS: Registry[MaskFn] = Registry("mask")
+MASKS: Registry[MaskFn] = Registry("mask")  # in the order the merge prompt numbers them (the seed's first)
 
 
-@BASE_MASKS.register("dst")
-def dst_hull(inputs: MaskInputs) -> np.ndarray:
-    return hull_mask(inputs.dst_landmarks, inputs.size, inputs.size)
-
-
-@BASE_MASKS.register("learned")
+@MASKS.register("learned")
 def learned_prd(inputs: MaskInputs) -> np.ndarray:
     return _learned(inputs.learned_prd)
 
 
-@BASE_MASKS.register("learned-dst")
-def learned_dst(inputs: MaskInputs) -> np.ndarray:
-    return _learned(inputs.learned_dst)
+@MASKS.register("dst")
+def dst_hull(inputs: MaskInputs) -> np.ndarray:
+    return hull_mask(inputs.dst_landmarks, inputs.size, inputs.size)
+
+
+MASKS.register("seg-prd")(xseg_masks.seg_prd)
+MASKS.register("seg-dst")(xseg_masks.seg_dst)
 
 
 def _learned(mask: np.ndarray | None) -> np.ndarray:
@@ -55,27 +62,41 @@ def _learned(mask: np.ndarray | None) -> np.ndarray:
     return np.clip(mask.astype(np.float32), 0.0, 1.0)
 
 
-def _needs_segmenter(inputs: MaskInputs) -> np.ndarray:
-    raise OptionError("seg-prd / seg-dst masks need a trained face segmenter, and none ships with any package",
-                      fix="use --mask learned or dst (a segmenter comes with the mask editor)")
+def _register_product(name: str) -> None:
+    """Register ``a*b*…``: the product of the masks named (each registered above)."""
+    parts = [MASKS.get(part) for part in name.split("*")]
+
+    def product(inputs: MaskInputs) -> np.ndarray:
+        mask = np.ones((inputs.size, inputs.size), np.float32)
+        for part in parts:
+            mask = mask * part(inputs)
+        return mask
+
+    MASKS.register(name)(product)
 
 
-BASE_MASKS.register("seg-prd")(_needs_segmenter)
-BASE_MASKS.register("seg-dst")(_needs_segmenter)
+_register_product("seg-prd*seg-dst")
+_register_product("learned*seg-prd*seg-dst")
+
+
+@MASKS.register("learned-dst")
+def learned_dst(inputs: MaskInputs) -> np.ndarray:
+    return _learned(inputs.learned_dst)
+
+
+for _name in ("learned*dst", "learned*learned-dst", "learned-dst*dst", "learned*learned-dst*dst", "learned*seg-prd",
+              "seg-dst*dst"):
+    _register_product(_name)
 
 
 def resolve_mask_name(name: str, learns_mask: bool) -> str:
-    """``auto`` → ``learned`` for a model that learns a mask, else ``dst``; other names checked part by part."""
+    """``auto`` → ``learned`` for a model that learns a mask, else ``dst``; other names are checked."""
     if name == "auto":
         return "learned" if learns_mask else "dst"
-    for part in name.split("*"):
-        BASE_MASKS.get(part)  # OptionError with "did you mean" for a wrong part
+    MASKS.get(name)  # OptionError with "did you mean" for a wrong name
     return name
 
 
 def build_mask(name: str, inputs: MaskInputs) -> np.ndarray:
-    """The (size, size) float32 mask ``name`` (base masks joined by ``*`` multiply)."""
-    mask = np.ones((inputs.size, inputs.size), np.float32)
-    for part in name.split("*"):
-        mask = mask * BASE_MASKS.get(part)(inputs)
-    return mask
+    """The (size, size) float32 mask ``name``."""
+    return MASKS.get(name)(inputs)

@@ -7,7 +7,7 @@ at most ``MAX_WORK_SIZE``), so masks and colours are computed at the detail the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -29,7 +29,9 @@ class PredictedFace:
     """A dst face and the model's answer for it.
 
     ``face_from_frame`` (2, 3) maps the frame to the model's aligned square of side R; ``predicted`` (R, R, 3)
-    float32 BGR [0, 1]; ``learned_prd`` / ``learned_dst`` (R, R) float32 or None.
+    float32 BGR [0, 1]; ``learned_prd`` / ``learned_dst`` (R, R) float32 or None. ``super_resolved``: the
+    prediction through super resolution at its work size S (``with_super_resolution``), kept by whoever merges the
+    same face again (the merge tuner); None to run the enhancer when merging.
     """
 
     meta: FaceMeta
@@ -37,6 +39,7 @@ class PredictedFace:
     predicted: np.ndarray
     learned_prd: np.ndarray | None = None
     learned_dst: np.ndarray | None = None
+    super_resolved: np.ndarray | None = None
 
 
 @dataclass
@@ -72,21 +75,34 @@ def scaled_about_centre(face_from_frame: np.ndarray, size: int, percent: float) 
     return alignment.compose(shrink, face_from_frame)
 
 
+def super_resolve(face: PredictedFace, enhancer: FaceEnhancer) -> np.ndarray:
+    """(S, S, 3) float32 BGR [0, 1]: the predicted face through super resolution, at its work size S."""
+    size = work_size(face.face_from_frame, face.predicted.shape[0])
+    return enhancer.enhance(np.rint(face.predicted * 255).astype(np.uint8), size).astype(np.float32) / 255.0
+
+
+def with_super_resolution(face: PredictedFace, enhancer: FaceEnhancer) -> PredictedFace:
+    """``face`` carrying its super-resolved prediction, so merging it again (other options) skips the enhancer."""
+    return replace(face, super_resolved=super_resolve(face, enhancer))
+
+
 def merge_frame(frame: np.ndarray, faces: list[PredictedFace], options: dict[str, Any], learns_mask: bool,
-                enhancer: FaceEnhancer | None = None, debug: bool = False) -> MergedFrame:
+                enhancer: FaceEnhancer | None = None, debug: bool = False, segmenter: Any = None) -> MergedFrame:
     """Blend every predicted face into ``frame`` (H, W, 3) uint8 BGR with the merge ``options``.
 
-    Pixels outside the faces' final masks are returned byte-identical; with no face the frame is returned as is.
+    Pixels outside the faces' final masks are returned byte-identical (greyed by ``hist-match-bw``, black in the
+    editor layers ``raw-predict``/``raw-mask``); with no face the frame is returned as is. ``segmenter``: a loaded
+    XSeg for the ``seg-*`` masks (``facelab.xseg.segmenter.Segmenter``), or None.
     """
     height, width = frame.shape[:2]
     mode = MODES.get(options["mode"])
-    out = np.zeros_like(frame) if mode.on_black and faces else frame.copy()
+    out = mode.background(frame) if faces else frame.copy()
     alpha_total = np.zeros((height, width), np.float32)
     box = [width, height, 0, 0]  # the union of the pasted patches (x0, y0, x1, y1)
     mask_name = resolve_mask_name(options["mask"], learns_mask)
     panels, info = [], []
     for face in faces:
-        layer, prediction, face_from_frame = _prepare(frame, face, options, mask_name, enhancer)
+        layer, prediction, face_from_frame = _prepare(frame, face, options, mask_name, enhancer, segmenter)
         out, patch = mode.composite(out, layer, options)
         if patch is not None:
             region = alpha_total[patch.rows, patch.cols]
@@ -95,7 +111,8 @@ def merge_frame(frame: np.ndarray, faces: list[PredictedFace], options: dict[str
                    max(box[2], patch.cols.stop), max(box[3], patch.rows.stop)]
         size = layer.alpha.shape[0]
         info.append(f"face {face.meta.face_index}: work size {size} px, mask {mask_name}, "
-                    f"erode {masks.kernel_px(options['erode'], size)} px, blur {masks.kernel_px(options['blur'], size)} px, "
+                    f"erode {masks.kernel_px(options['erode'], size)} px, "
+                    f"blur {masks.kernel_px(options['blur'], size)} px, "
                     f"colour {options['colour_transfer']}, mode {options['mode']}"
                     + ("" if patch is not None else " (outside the frame)"))
         if debug:
@@ -112,7 +129,7 @@ def merge_frame(frame: np.ndarray, faces: list[PredictedFace], options: dict[str
 
 
 def _prepare(frame: np.ndarray, face: PredictedFace, options: dict[str, Any], mask_name: str,
-             enhancer: FaceEnhancer | None) -> tuple[FaceLayer, np.ndarray, np.ndarray]:
+             enhancer: FaceEnhancer | None, segmenter: Any = None) -> tuple[FaceLayer, np.ndarray, np.ndarray]:
     """The face layer at work size S, the raw prediction resized to S and the frame → S-square matrix (for the
     debug panel)."""
     resolution = face.predicted.shape[0]
@@ -120,16 +137,19 @@ def _prepare(frame: np.ndarray, face: PredictedFace, options: dict[str, Any], ma
     face_from_frame = face.face_from_frame * (size / resolution)
     # Linear is enough for the dst face: it feeds colour statistics and the debug view, it is never pasted.
     dst_face = alignment.warp_face(frame, face_from_frame, size, cv2.INTER_LINEAR).astype(np.float32) / 255.0
-    predicted = face.predicted
-    if enhancer is not None and options["super_resolution"]:
-        predicted = enhancer.enhance(np.rint(predicted * 255).astype(np.uint8)).astype(np.float32) / 255.0
-    predicted = np.clip(cv2.resize(predicted, (size, size), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    if options["super_resolution"] and face.super_resolved is not None:
+        predicted = face.super_resolved
+    elif options["super_resolution"] and enhancer is not None:  # the predicted face only, never the frame
+        predicted = super_resolve(face, enhancer)
+    else:
+        predicted = np.clip(cv2.resize(face.predicted, (size, size), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
     def at_size(m: np.ndarray | None) -> np.ndarray | None:
         return None if m is None else cv2.resize(m.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
 
     landmarks = alignment.transform_points(face.meta.source_landmarks, face_from_frame)
-    raw = build_mask(mask_name, MaskInputs(size, landmarks, at_size(face.learned_prd), at_size(face.learned_dst)))
+    raw = build_mask(mask_name, MaskInputs(size, landmarks, at_size(face.learned_prd), at_size(face.learned_dst),
+                                           dst_face, predicted, face.meta, face_from_frame, segmenter))
     alpha = masks.blur(masks.erode(raw, options["erode"], size), options["blur"], size)
     recoloured = predicted
     if not options["mode"].startswith("raw"):

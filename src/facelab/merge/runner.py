@@ -1,11 +1,12 @@
 """Merging a folder of frames: read frames on worker threads, predict faces in batches across frames, blend and
 write on a thread pool (OpenCV and NumPy release the GIL). Queues are bounded, so memory stays flat however
-long the video; frames whose merged file exists are skipped unless ``overwrite`` (resume after a stop).
+long the video; frames whose outputs all exist are skipped unless ``overwrite`` (resume after a stop or a kill).
 """
 
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import re
 import time
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 
 from facelab import provenance
-from facelab.errors import InputError, MetadataError, WorkspaceError
+from facelab.errors import InputError, MetadataError, OutputError, WorkspaceError
 from facelab.geometry.alignment import warp_face
 from facelab.io.faceimage import list_faces, read_meta
 from facelab.io.files import write_bytes_atomic
@@ -30,7 +31,7 @@ from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.types import FaceMeta
 
 log = logging.getLogger(__name__)
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class FaceSwapper(Protocol):
@@ -72,12 +73,22 @@ class MergeReport:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class AlignedFace:
+    """A dst face as the model wants it: ``face_from_frame`` (2, 3) maps the frame to the model's square of side R,
+    ``crop`` (R, R, 3) uint8 BGR is the frame warped by it."""
+
+    meta: FaceMeta
+    face_from_frame: np.ndarray
+    crop: np.ndarray
+
+
 @dataclass
 class _Loaded:
     number: int
     path: Path
     frame: np.ndarray
-    faces: list[tuple[FaceMeta, np.ndarray, np.ndarray]]  # (meta, model face_from_frame, aligned dst crop)
+    faces: list[AlignedFace]
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -85,7 +96,12 @@ def list_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]  # noqa: E731
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES), key=key)
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=key)
+
+
+def frame_done(paths: MergePaths, frame: Path) -> bool:
+    """Whether every output of ``frame`` is written (merged frame and mask), so a resume can skip it."""
+    return all((folder / f"{frame.stem}.png").is_file() for folder in (paths.merged, paths.merged_mask))
 
 
 def group_faces(aligned: Path) -> tuple[dict[str, list[FaceMeta]], list[tuple[Path, str]]]:
@@ -103,12 +119,50 @@ def group_faces(aligned: Path) -> tuple[dict[str, list[FaceMeta]], list[tuple[Pa
     return by_frame, skipped
 
 
+def read_frame(path: Path) -> np.ndarray:
+    """The dst frame at ``path`` as (H, W, 3) uint8 BGR."""
+    frame = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise InputError("cannot decode this frame", path=path, fix="re-extract the dst frames")
+    return frame
+
+
+def align_faces(frame: np.ndarray, metas: list[FaceMeta], swapper: FaceSwapper) -> list[AlignedFace]:
+    """Each dst face of ``frame`` aligned to the model's face type and resolution."""
+    faces = []
+    for meta in metas:
+        matrix = model_face_from_frame(meta, swapper.face_type, swapper.resolution)
+        faces.append(AlignedFace(meta, matrix, warp_face(frame, matrix, swapper.resolution)))
+    return faces
+
+
+def predict_faces(swapper: FaceSwapper, frames: list[list[AlignedFace]]) -> list[list[PredictedFace]]:
+    """The model's answer for the aligned faces of several frames, in one batch: one list per frame, in order."""
+    crops = [face.crop for faces in frames for face in faces]
+    if not crops:
+        return [[] for _ in frames]
+    pred, pred_mask, dst_mask = swapper.predict(np.stack(crops))
+    out, k = [], 0
+    for faces in frames:
+        out.append([PredictedFace(face.meta, face.face_from_frame, pred[k + i],
+                                  None if pred_mask is None else pred_mask[k + i],
+                                  None if dst_mask is None else dst_mask[k + i]) for i, face in enumerate(faces)])
+        k += len(faces)
+    return out
+
+
+def wants_super_resolution(settings: MergeSettings) -> bool:
+    """Whether any frame is merged with super resolution (so the enhancer must be loaded)."""
+    return bool(settings.base["super_resolution"] or any(r.options.get("super_resolution") for r in settings.ranges))
+
+
 def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSettings, *, overwrite: bool = False,
                  threads: int | None = None, batch_faces: int = 16,
                  on_frame: Callable[[FrameResult], None] | None = None,
-                 progress: ProgressCallback = no_progress) -> MergeReport:
+                 progress: ProgressCallback = no_progress, segmenter=None) -> MergeReport:
     """Merge every frame of ``paths.frames`` into ``paths.merged`` (PNG, labelled as synthetic) and its mask into
-    ``paths.merged_mask``; with ``paths.debug`` also a debug panel per frame with faces."""
+    ``paths.merged_mask``; with ``paths.debug`` also a debug panel per frame with faces. ``segmenter``: a loaded
+    XSeg (``facelab.xseg.segmenter.Segmenter``) for the ``seg-*`` masks, or None."""
     start = time.perf_counter()
     frames = list_images(paths.frames)
     if not frames:
@@ -117,41 +171,41 @@ def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSetting
         raise WorkspaceError("no dst faces", path=paths.aligned, fix="run the dst face extraction first")
     by_frame, skipped = group_faces(paths.aligned)
     report = MergeReport(frames=len(frames), skipped_faces=skipped)
-    todo = [(n, p) for n, p in enumerate(frames, 1) if overwrite or not (paths.merged / f"{p.stem}.png").exists()]
+    todo = [(n, p) for n, p in enumerate(frames, 1) if overwrite or not frame_done(paths, p)]
     report.kept = len(frames) - len(todo)
     threads = threads or default_workers()
-    wants_sr = settings.base["super_resolution"] or any(r.options.get("super_resolution") for r in settings.ranges)
-    enhancer = FaceEnhancer() if wants_sr else None
-    resolution, face_type = swapper.resolution, swapper.face_type
+    enhancer = FaceEnhancer() if wants_super_resolution(settings) else None
 
     def load(item: tuple[int, Path]) -> _Loaded:
         number, path = item
-        frame = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise InputError("cannot decode this frame", path=path, fix="re-extract the dst frames")
-        faces = []
-        for meta in by_frame.get(path.stem, []):
-            matrix = model_face_from_frame(meta, face_type, resolution)
-            faces.append((meta, matrix, warp_face(frame, matrix, resolution)))
-        return _Loaded(number, path, frame, faces)
+        frame = read_frame(path)
+        return _Loaded(number, path, frame, align_faces(frame, by_frame.get(path.stem, []), swapper))
 
     def blend_and_write(item: _Loaded, predicted: list[PredictedFace]) -> FrameResult:
         t0 = time.perf_counter()
         merged = merge_frame(item.frame, predicted, settings.for_frame(item.number), swapper.learn_mask, enhancer,
-                             debug=paths.debug is not None)
+                             debug=paths.debug is not None, segmenter=segmenter)
         details = {"frame": item.path.name, "faces_swapped": len(predicted), "model": swapper.name}
-        write_bytes_atomic(paths.merged / f"{item.path.stem}.png",
-                           provenance.label_png(encode_image(merged.image, "png"), **details))
+        # The merged frame last: it marks the frame done (``frame_done`` also checks the mask, for older merges).
         write_bytes_atomic(paths.merged_mask / f"{item.path.stem}.png", encode_image(merged.mask, "png"))
         if paths.debug is not None and merged.debug is not None:
             write_bytes_atomic(paths.debug / f"{item.path.stem}.jpg", encode_image(merged.debug, "jpg"))
+        write_bytes_atomic(paths.merged / f"{item.path.stem}.png",
+                           provenance.label_png(encode_image(merged.image, "png"), **details))
         return FrameResult(item.path.name, len(predicted), time.perf_counter() - t0, merged.info)
 
     pending: collections.deque[Future] = collections.deque()
     batch: list[_Loaded] = []
 
     def finish(future: Future) -> None:
-        result: FrameResult = future.result()
+        try:
+            result: FrameResult = future.result()
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise OutputError(f"the disk is full: {report.kept + report.merged} of {report.frames} frames are "
+                              "merged and kept", path=paths.merged,
+                              fix="free disk space, then merge again: it goes on with the frames not done") from None
         report.merged += 1
         report.faces += result.faces
         report.without_face += result.faces == 0
@@ -160,15 +214,7 @@ def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSetting
         progress(Progress("merge", report.merged, len(todo)))
 
     def flush(pool: ThreadPoolExecutor) -> None:
-        crops = [crop for item in batch for (_, _, crop) in item.faces]
-        pred, pred_mask, dst_mask = swapper.predict(np.stack(crops)) if crops else (None, None, None)
-        k = 0
-        for item in batch:
-            predicted = []
-            for meta, matrix, _ in item.faces:
-                predicted.append(PredictedFace(meta, matrix, pred[k], None if pred_mask is None else pred_mask[k],
-                                               None if dst_mask is None else dst_mask[k]))
-                k += 1
+        for item, predicted in zip(batch, predict_faces(swapper, [item.faces for item in batch])):
             pending.append(pool.submit(blend_and_write, item, predicted))
         batch.clear()
         while len(pending) > 2 * threads:

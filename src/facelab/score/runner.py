@@ -28,10 +28,10 @@ from facelab.merge.runner import group_faces, list_images
 from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.score import expression, flicker, identity, pose, reconstruction, report
 from facelab.types import FaceMeta
-from facelab.workspace import Workspace
+from facelab.workspace import SCORE_HTML, SCORE_JSON, Workspace
 
 log = logging.getLogger(__name__)
-JSON_NAME, REPORT_NAME = "score.json", "score.html"
+JSON_NAME, REPORT_NAME = SCORE_JSON, SCORE_HTML
 MIN_MATCH_IOU = 0.3  # a merged-frame face counts as "the" dst face when their landmark boxes overlap this much
 THUMB_SIZE = 128
 
@@ -82,9 +82,9 @@ def score_workspace(root: str | Path, *, detector: str = "retinaface", identity_
     dev = resolve_devices(device)[0]
     describer = FaceDescriber()
     src_person = identity.person_descriptor(
-        _faceset_descriptors(ws.aligned("src"), identity_faces, describer, "src person", progress))
+        faceset_descriptors(ws.aligned("src"), identity_faces, describer, "src person", progress))
     dst_person = identity.person_descriptor(
-        _faceset_descriptors(ws.aligned("dst"), identity_faces, describer, "dst person", progress))
+        faceset_descriptors(ws.aligned("dst"), identity_faces, describer, "dst person", progress))
 
     extractor = Extractor(detector, device=str(dev), face_type="full", image_size=256)
     faces: list[FaceScore] = []
@@ -122,7 +122,7 @@ def score_workspace(root: str | Path, *, detector: str = "retinaface", identity_
                                                 reconstruction_faces, device)
     worst = worst_faces(faces, worst_frames)
     json_path, report_path = ws.root / JSON_NAME, ws.root / REPORT_NAME
-    write_json_atomic(json_path, _json_safe({"summary": summary, "faces": [asdict(f) for f in faces]}))
+    write_json_atomic(json_path, json_safe({"summary": summary, "faces": [asdict(f) for f in faces]}))
     page = report.html_page(summary, faces, [(f, thumbs.get((f.frame, f.face_index))) for f in worst])
     write_bytes_atomic(report_path, page.encode())
     return ScoreResult(faces, summary, json_path, report_path, worst)
@@ -169,7 +169,7 @@ def worst_faces(faces: list[FaceScore], count: int) -> list[FaceScore]:
     return [faces[i] for i in np.argsort(-badness, kind="stable")[:count]]
 
 
-# -- pieces ----------------------------------------------------------------------------------------------------
+# -- pieces (read_faces, faceset_descriptors, json_safe also serve `facelab bench quality`) ----------------------
 
 
 def _score_face(stem: str, face_index: int, meta: FaceMeta, found: list[tuple[np.ndarray, FaceMeta]]
@@ -221,16 +221,18 @@ def _thumbnail(merged: np.ndarray, dst: np.ndarray, meta: FaceMeta) -> np.ndarra
     return np.hstack([warp_face(merged, matrix, THUMB_SIZE), warp_face(dst, matrix, THUMB_SIZE)])
 
 
-def _sample(paths: list[Path], count: int) -> list[Path]:
+def spread(paths: list[Path], count: int) -> list[Path]:
     """At most ``count`` paths spread evenly over ``paths`` (all of them when there are fewer)."""
     if len(paths) <= count:
         return paths
     return [paths[i] for i in np.linspace(0, len(paths) - 1, count).round().astype(int)]
 
 
-def _read_faces(folder: Path, count: int) -> tuple[list[np.ndarray], list[FaceMeta]]:
+def read_faces(folder: Path, count: int) -> tuple[list[np.ndarray], list[FaceMeta]]:
+    """At most ``count`` readable faces of ``folder`` (spread over it) and their metadata; unreadable ones are
+    logged and skipped."""
     images, metas = [], []
-    for path in _sample(list_faces(folder), count):
+    for path in spread(list_faces(folder), count):
         try:
             image, meta = read_face(path)
         except (InputError, MetadataError) as err:
@@ -241,9 +243,10 @@ def _read_faces(folder: Path, count: int) -> tuple[list[np.ndarray], list[FaceMe
     return images, metas
 
 
-def _faceset_descriptors(folder: Path, count: int, describer: FaceDescriber, label: str,
-                         progress: ProgressCallback) -> np.ndarray:
-    images, metas = _read_faces(folder, count) if folder.is_dir() else ([], [])
+def faceset_descriptors(folder: Path, count: int, describer: FaceDescriber, label: str,
+                        progress: ProgressCallback = no_progress) -> np.ndarray:
+    """(N, 128) descriptors of at most ``count`` faces of ``folder``; WorkspaceError when it has none."""
+    images, metas = read_faces(folder, count) if folder.is_dir() else ([], [])
     if not images:
         raise WorkspaceError("no readable aligned faces", path=folder,
                              fix="extract the faceset first (`facelab extract src|dst`)")
@@ -266,7 +269,7 @@ def _reconstruction(ws: Workspace, model_dir: Path, model_name: str | None, hold
     out: dict[str, Any] = {"model": swapper.name, "iteration": swapper.iteration}
     for side, holdout in (("src", holdout_src), ("dst", holdout_dst)):
         folder = Path(holdout) if holdout is not None else ws.aligned(side)
-        images, metas = _read_faces(folder, count)
+        images, metas = read_faces(folder, count)
         if not images:
             raise InputError("no readable aligned faces for the reconstruction SSIM", path=folder,
                              fix="give a folder of faces written by `facelab extract`")
@@ -277,12 +280,12 @@ def _reconstruction(ws: Workspace, model_dir: Path, model_name: str | None, hold
     return out
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """``value`` with nan/inf floats as None (JSON has no nan)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

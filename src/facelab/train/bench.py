@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from facelab.geometry.masks import hull_mask
-from facelab.train.models.base import SwapModel, autocast_context, preferred_memory_format
+from facelab.train.models.base import SwapModel
+from facelab.train.precision import autocast_context, preferred_memory_format
 from facelab.train.optim import new_adam
 
 

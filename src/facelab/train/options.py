@@ -28,10 +28,22 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     Option("src_scale_mod", 0, "Scale src faces by this percent while training (-30 to 30) to match dst face size.",
            min=-30, max=30),
     Option("optimizer_mode", 1, "1: all on the GPU. 2: Adam state in CPU RAM (bigger nets fit). "
-           "3: like 2 plus activation checkpointing (slower, least GPU memory).", choices=(1, 2, 3)),
+           "3: like 2 plus activation checkpointing (slower, least GPU memory).", choices=(1, 2, 3),
+           prompt="Optimizer mode"),
     Option("workers", -1, "Processes preparing training samples (-1: one per CPU core, up to 4; 0: in-process).",
            min=-1, max=64),
 )
+
+# Options that describe one run rather than the model: given as flags (or by a caller's ``run_options``) they
+# apply to that run only, so a one-off `--target-iteration 100` does not stop every later run at once. They are
+# saved with the model only when chosen as its options (at the prompts).
+RUN_OPTIONS: tuple[str, ...] = ("target_iteration", "save_minutes", "workers")
+
+
+def split_run_flags(given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``given`` without the run options, the run options given): None values count as not given."""
+    run = {k: v for k, v in given.items() if k in RUN_OPTIONS and v is not None}
+    return {k: v for k, v in given.items() if k not in run}, run
 
 
 def model_option_specs(model_specs: Iterable[Option]) -> tuple[Option, ...]:
@@ -65,3 +77,14 @@ def resume_options(specs: Iterable[Option], saved: Mapping[str, Any], given: Map
                 fix="leave it out, or start a new model in another --model-dir")
         out[o.name] = value
     return out
+
+
+def with_run_options(specs: Iterable[Option], options: Mapping[str, Any], run_options: Mapping[str, Any]
+                     ) -> dict[str, Any]:
+    """``options`` with this run's ``run_options`` (names from RUN_OPTIONS only, each checked by its Option)."""
+    other = sorted(set(run_options) - set(RUN_OPTIONS))
+    if other:
+        raise OptionError(f"{other[0]} is not a run option", fix=f"run options are {', '.join(RUN_OPTIONS)}; "
+                          "give the others as the model's options")
+    return resume_options(specs, options, run_options)
+

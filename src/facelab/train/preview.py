@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from facelab.io.files import atomic_path
+from facelab.errors import OutputError
+from facelab.io.files import write_bytes_atomic
 
 ROWS = ("src", "src_src", "dst", "dst_dst", "dst_src")
 ROW_LABELS = ("src", "src->src", "dst", "dst->dst", "dst->src")
@@ -18,11 +20,19 @@ _DST_COLOUR = (0, 140, 255)  # orange for dst
 
 def preview_grid(rows: dict[str, np.ndarray], iteration: int) -> np.ndarray:
     """One row per entry of ``ROWS`` (each (N, R, R, 3) float in [0, 1] or uint8, BGR), one column per face,
-    a label column on the left and the iteration on top. Returns (H, W, 3) uint8 BGR."""
+    a label column on the left and the iteration on top. Returns (H, W, 3) uint8 BGR.
+
+    Rows may differ (a faceset of fewer faces than the preview shows, faces of another size): each face is
+    resized to the first row's size and short rows end in blank cells."""
+    faces_by_row = [_to_uint8(np.asarray(rows[key])) for key in ROWS]
+    size = faces_by_row[0].shape[1]
+    columns = max(len(faces) for faces in faces_by_row)
     strips = []
-    for key, label in zip(ROWS, ROW_LABELS):
-        faces = _to_uint8(rows[key])
-        strip = np.concatenate(list(faces), axis=1)
+    for faces, label in zip(faces_by_row, ROW_LABELS):
+        cells = [f if f.shape[:2] == (size, size) else cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+                 for f in faces]
+        cells += [np.full((size, size, 3), 32, np.uint8)] * (columns - len(cells))
+        strip = np.concatenate(cells, axis=1)
         tag = np.full((strip.shape[0], _LABEL_WIDTH, 3), 32, np.uint8)
         cv2.putText(tag, label, (6, strip.shape[0] // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (240, 240, 240), 1,
                     cv2.LINE_AA)
@@ -61,10 +71,17 @@ def loss_graph(loss_src: list[float], loss_dst: list[float], width: int = 640, h
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    """Write a PNG atomically."""
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            raise OSError(f"cannot write {path}")
+    """Write a PNG atomically; a full disk raises OutputError (the model's own save is written before)."""
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise OutputError("cannot encode the preview as PNG", path=path, fix="report this as a facelab bug")
+    try:
+        write_bytes_atomic(path, data.tobytes())
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OutputError("the disk is full: this image was not written (the model's last complete save is kept)",
+                          path=path, fix="free disk space, then train again to resume") from None
 
 
 def _column_means(values: np.ndarray, columns: int) -> np.ndarray:

@@ -5,19 +5,26 @@ worker → trainer pipe 4× lighter):
 
 - ``"src"``, ``"dst"``: (N, R, R, 3) BGR inputs — random affine + random warp,
 - ``"src_target"``, ``"dst_target"``: (N, R, R, 3) BGR targets — the same random affine, no warp,
-- ``"src_mask"``, ``"dst_mask"``: (N, R, R) landmark-hull masks of the targets, 0 or 255.
+- ``"src_mask"``, ``"dst_mask"``: (N, R, R) landmark-hull masks of the targets, 0 or 255,
+- ``"src_em_mask"``, ``"dst_em_mask"`` (only with ``FeedSettings.eyes_mouth``): (N, R, R) eye and mouth regions of
+  the targets (``eyes_mouth_mask``), 0 or 255.
+
+Src faces can be recoloured before augmenting (a random HSV shift, or a colour transfer toward a random dst face),
+so the model does not learn the src lighting as part of the identity.
 
 Workers are spawn-safe processes reading the cache from a numpy memmap, so a 2,000-face faceset is decoded once.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import os
 import queue
 import shutil
 import signal
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +35,9 @@ import cv2
 import numpy as np
 
 from facelab.errors import InputError
+from facelab.geometry import landmarks68 as lm68
 from facelab.geometry.alignment import face_from_landmarks, transform_points, warp_face
+from facelab.geometry.colour import COLOUR_TRANSFERS
 from facelab.geometry.masks import hull_mask
 from facelab.io.faceimage import list_faces, read_face
 from facelab.progress import Progress, ProgressCallback, no_progress
@@ -42,6 +51,9 @@ SCALE = 0.05
 SHIFT = 0.05
 WARP_CELLS = 5
 WARP_AMOUNT = 0.25  # max offset of a warp grid point, in grid cells (0.25 cell = 5% of the face)
+YAW_BINS = 16  # uniform yaw: faces are drawn evenly over this many bins of the faceset's yaw range
+# Eye and mouth regions are the landmark hulls grown by this fraction of the face side (covers lids and lips).
+EYES_MOUTH_GROW = 1 / 32
 
 
 # -- pure maths -------------------------------------------------------------------------------------------
@@ -58,6 +70,45 @@ def face_mask(landmarks: np.ndarray, size: int, include: list | None = None, exc
             if len(pts) >= 3:
                 cv2.fillPoly(mask, [pts], value, lineType=cv2.LINE_AA)
     return mask
+
+
+def eyes_mouth_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) uint8 mask: 255 on each eye and on the mouth — the convex hulls of iBUG-68 points 36-41, 42-47
+    and 48-59 — grown by an elliptic kernel of ``size * EYES_MOUTH_GROW`` pixels (odd, at least 3); 0 elsewhere.
+
+    SAEHD's "eyes and mouth priority" weighs the loss heavier there: those few pixels carry most of a face's
+    identity and expression, and an average-face blur hides them first.
+    """
+    points = np.asarray(landmarks, np.float64)
+    mask = np.zeros((size, size), np.uint8)
+    # The mouth's hull is that of its outer lip line (48-59): the inner points (60-67) lie inside it.
+    for group in (lm68.EYE_IMAGE_LEFT, lm68.EYE_IMAGE_RIGHT, slice(lm68.MOUTH.start, 60)):
+        hull = cv2.convexHull(np.round((points[group] - 0.5) * 16).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 255, shift=4)
+    k = max(3, int(size * EYES_MOUTH_GROW) | 1)
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+
+
+def random_hsv(face: np.ndarray, rng: np.random.Generator, power: float) -> np.ndarray:
+    """(R, R, 3) uint8 BGR face with a random hue turn of up to ±180·``power`` degrees and saturation and value
+    shifts of up to ±``power``/2 (SAEHD's random HSV power, 0-0.3): src lighting stops being part of the identity."""
+    if power <= 0:
+        return face
+    hsv = cv2.cvtColor(face.astype(np.float32) / 255, cv2.COLOR_BGR2HSV)  # H in [0, 360), S and V in [0, 1]
+    turn = max(1, int(180 * power))
+    hsv[..., 0] = (hsv[..., 0] + rng.integers(-turn, turn + 1)) % 360
+    hsv[..., 1:] = np.clip(hsv[..., 1:] + (rng.random(2) - 0.5) * power, 0, 1)
+    return np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def transfer_colours(face: np.ndarray, reference: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """(R, R, 3) uint8 BGR ``face`` recoloured toward ``reference`` inside the (R, R) uint8 ``mask`` by the colour
+    transfer ``mode`` of ``facelab.geometry.colour`` ("none" returns ``face``)."""
+    if mode == "none":
+        return face
+    out = COLOUR_TRANSFERS.get(mode)(face.astype(np.float32) / 255, reference.astype(np.float32) / 255,
+                                     mask.astype(np.float32) / 255)
+    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def random_affine(rng: np.random.Generator, size: int, *, flip: bool, scale_mod: float = 0.0) -> np.ndarray:
@@ -110,13 +161,29 @@ def pick_src_by_yaw(src_yaws: np.ndarray, dst_yaws: np.ndarray, rng: np.random.G
     return out
 
 
+def uniform_yaw_indices(yaws: np.ndarray, n: int, rng: np.random.Generator, bins: int = YAW_BINS) -> np.ndarray:
+    """``n`` face indices drawn evenly over yaw: a random non-empty bin of ``bins`` equal bins spanning the yaws,
+    then a random face in it. Rare side views are then seen as often as the many frontal ones."""
+    yaws = np.asarray(yaws, np.float64)
+    lo, hi = float(yaws.min()), float(yaws.max())
+    bin_of = np.minimum(((yaws - lo) / max(hi - lo, 1e-9) * bins).astype(np.int64), bins - 1)
+    members = [np.flatnonzero(bin_of == b) for b in np.unique(bin_of)]
+    picked = rng.integers(len(members), size=n)
+    return np.array([members[b][rng.integers(len(members[b]))] for b in picked], np.int64)
+
+
 def augment(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *, flip: bool,
-            scale_mod: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(warped input, target, target mask) of one (R, R, 3) uint8 face and its (R, R) uint8 mask."""
+            scale_mod: float = 0.0, warp: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(warped input, target, target mask) of one (R, R, 3) uint8 face and its (R, R) or (R, R, K) uint8 mask(s).
+
+    ``warp=False`` leaves out the random warp (the input is the target): SAEHD turns it off late to sharpen.
+    """
     size = face.shape[0]
     m = random_affine(rng, size, flip=flip, scale_mod=scale_mod)
     target = cv2.warpAffine(face, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     target_mask = cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    if not warp:
+        return target, target, target_mask
     map_x, map_y = random_warp_maps(rng, size)
     warped = cv2.remap(target, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return warped, target, target_mask
@@ -125,8 +192,10 @@ def augment(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *, fli
 # -- the face cache ---------------------------------------------------------------------------------------
 
 
-def crop_to_model(image: np.ndarray, meta: FaceMeta, face_type: str, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """An aligned face re-cropped to the model's face type and resolution: ((R, R, 3) uint8, (R, R) uint8 mask).
+def crop_to_model(image: np.ndarray, meta: FaceMeta, face_type: str, resolution: int, *, eyes_mouth: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """An aligned face re-cropped to the model's face type and resolution: ((R, R, 3) uint8, (R, R) uint8 mask,
+    (R, R) uint8 eyes-and-mouth mask when ``eyes_mouth``, else None).
 
     Same face type: a plain resize. Otherwise the model's crop is re-derived from the stored landmarks, so
     full-face files train a half-face model (a wider model type than the files repeats the border pixels).
@@ -139,10 +208,11 @@ def crop_to_model(image: np.ndarray, meta: FaceMeta, face_type: str, resolution:
         model_from_file = face_from_landmarks(meta.landmarks, FaceType(face_type), resolution)
         face = warp_face(image, model_from_file, resolution)
     polys = meta.mask_polygons or {}
-    mask = face_mask(transform_points(meta.landmarks, model_from_file), resolution,
+    landmarks = transform_points(meta.landmarks, model_from_file)
+    mask = face_mask(landmarks, resolution,
                      [transform_points(p, model_from_file) for p in polys.get("include", [])],
                      [transform_points(p, model_from_file) for p in polys.get("exclude", [])])
-    return face, mask
+    return face, mask, eyes_mouth_mask(landmarks, resolution) if eyes_mouth else None
 
 
 @dataclass(frozen=True)
@@ -152,11 +222,13 @@ class CacheSpec:
     folder: str
     count: int
     resolution: int
+    eyes_mouth: bool = False  # whether it holds eye and mouth masks (R² bytes a face: only models that use them)
 
 
 class FaceCache:
-    """Faces of one faceset decoded once into a memmap: ``faces`` (N, R, R, 3) uint8, ``masks`` (N, R, R)
-    uint8, ``yaws`` (N,) float, ``names`` file names. ``close()`` removes the temp folder."""
+    """Faces of one faceset decoded once into a memmap: ``faces`` (N, R, R, 3) uint8, ``masks`` (N, R, R) uint8,
+    ``em_masks`` (eyes and mouth, N, R, R) uint8 or None when not built, ``yaws`` (N,) float, ``names`` file
+    names. ``close()`` removes the temp folder."""
 
     def __init__(self, spec: CacheSpec, names: list[str] | None = None, owner: bool = False):
         self.spec = spec
@@ -164,26 +236,32 @@ class FaceCache:
         mode = "w+" if owner else "r"
         self.faces = np.memmap(Path(spec.folder) / "faces.u8", np.uint8, mode, shape=shape + (3,))
         self.masks = np.memmap(Path(spec.folder) / "masks.u8", np.uint8, mode, shape=shape)
+        self.em_masks = (np.memmap(Path(spec.folder) / "em_masks.u8", np.uint8, mode, shape=shape)
+                         if spec.eyes_mouth else None)
         self.yaws = np.fromfile(Path(spec.folder) / "yaws.f64", np.float64) if not owner else np.zeros(spec.count)
         self.names = names or []
         self._owner = owner
 
     @classmethod
     def build(cls, folder: Path, face_type: str, resolution: int, progress: ProgressCallback = no_progress,
-              label: str = "Loading faces") -> "FaceCache":
-        """Decode every face of ``folder`` (threads; OpenCV releases the GIL) into a new temp cache."""
+              label: str = "Loading faces", *, eyes_mouth: bool = False) -> "FaceCache":
+        """Decode every face of ``folder`` (threads; OpenCV releases the GIL) into a new temp cache; with
+        ``eyes_mouth`` (``FeedSettings.eyes_mouth``) also their eye and mouth masks."""
         paths = list_faces(folder)
         if not paths:
             raise InputError("no aligned faces in this folder", path=folder, fix="run `facelab extract` first")
         _remove_orphan_caches()
         tmp = tempfile.mkdtemp(prefix=f"{_CACHE_PREFIX}{os.getpid()}-")
-        cache = cls(CacheSpec(tmp, len(paths), resolution), [p.name for p in paths], owner=True)
+        cache = cls(CacheSpec(tmp, len(paths), resolution, eyes_mouth), [p.name for p in paths], owner=True)
         try:
             wider = set()
 
             def load(i: int) -> None:
                 image, meta = read_face(paths[i])
-                cache.faces[i], cache.masks[i] = crop_to_model(image, meta, face_type, resolution)
+                cache.faces[i], cache.masks[i], em_mask = crop_to_model(image, meta, face_type, resolution,
+                                                                        eyes_mouth=eyes_mouth)
+                if em_mask is not None:
+                    cache.em_masks[i] = em_mask
                 cache.yaws[i] = meta.yaw
                 if _wider(face_type, meta.face_type):
                     wider.add(meta.face_type)
@@ -193,6 +271,8 @@ class FaceCache:
                     progress(Progress(label, done, len(paths)))
             cache.faces.flush()
             cache.masks.flush()
+            if cache.em_masks is not None:
+                cache.em_masks.flush()
             cache.yaws.tofile(Path(tmp) / "yaws.f64")
         except BaseException:
             cache.close()
@@ -241,33 +321,75 @@ def _wider(model_type: str, file_type: str) -> bool:
 
 @dataclass(frozen=True)
 class FeedSettings:
+    """How batches are drawn and augmented. ``random_flip`` mirrors both sides unless ``src_flip`` says otherwise
+    for src (SAEHD flips dst only by default); ``hsv_power`` and ``colour_transfer`` recolour src faces only."""
+
     batch_size: int
     random_flip: bool = True
     sort_by_yaw: bool = False
     src_scale_mod: float = 0.0
+    src_flip: bool | None = None
+    random_warp: bool = True
+    uniform_yaw: bool = False
+    hsv_power: float = 0.0
+    colour_transfer: str = "none"
+    eyes_mouth: bool = False
+
+
+def _pick_indices(src: FaceCache, dst: FaceCache, settings: FeedSettings, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    n = settings.batch_size
+    if settings.uniform_yaw:
+        dst_idx = uniform_yaw_indices(dst.yaws, n, rng)
+    else:
+        dst_idx = rng.integers(len(dst), size=n)
+    if settings.sort_by_yaw:
+        src_idx = pick_src_by_yaw(src.yaws, dst.yaws[dst_idx], rng)
+    elif settings.uniform_yaw:
+        src_idx = uniform_yaw_indices(src.yaws, n, rng)
+    else:
+        src_idx = rng.integers(len(src), size=n)
+    return src_idx, dst_idx
+
+
+def _src_colours(face: np.ndarray, mask: np.ndarray, dst: FaceCache, settings: FeedSettings,
+                 rng: np.random.Generator) -> np.ndarray:
+    if settings.colour_transfer != "none":
+        face = transfer_colours(face, dst.faces[rng.integers(len(dst))], mask, settings.colour_transfer)
+    return random_hsv(face, rng, settings.hsv_power)
 
 
 def make_batch(src: FaceCache, dst: FaceCache, settings: FeedSettings, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """One augmented batch (see the module docstring for keys, shapes and dtypes)."""
-    n = settings.batch_size
-    dst_idx = rng.integers(len(dst), size=n)
-    if settings.sort_by_yaw:
-        src_idx = pick_src_by_yaw(src.yaws, dst.yaws[dst_idx], rng)
-    else:
-        src_idx = rng.integers(len(src), size=n)
+    if settings.eyes_mouth and (src.em_masks is None or dst.em_masks is None):
+        raise ValueError("eyes_mouth batches need caches built with eyes_mouth=True")
+    src_idx, dst_idx = _pick_indices(src, dst, settings, rng)
+    src_flip = settings.random_flip if settings.src_flip is None else settings.src_flip
     batch: dict[str, Any] = {}
-    for side, cache, idx, scale_mod in (("src", src, src_idx, settings.src_scale_mod), ("dst", dst, dst_idx, 0.0)):
-        parts = [augment(cache.faces[i], cache.masks[i], rng, scale_mod=scale_mod,
-                         flip=settings.random_flip and rng.random() < 0.5) for i in idx]
+    for side, cache, idx, scale_mod, flip in (("src", src, src_idx, settings.src_scale_mod, src_flip),
+                                              ("dst", dst, dst_idx, 0.0, settings.random_flip)):
+        parts = []
+        for i in idx:
+            face, mask = cache.faces[i], cache.masks[i]
+            if side == "src":
+                face = _src_colours(face, mask, dst, settings, rng)
+            masks = np.dstack([mask, cache.em_masks[i]]) if settings.eyes_mouth else mask
+            parts.append(augment(face, masks, rng, scale_mod=scale_mod, flip=flip and rng.random() < 0.5,
+                                 warp=settings.random_warp))
         batch[side] = np.stack([p[0] for p in parts])
         batch[f"{side}_target"] = np.stack([p[1] for p in parts])
-        batch[f"{side}_mask"] = np.stack([p[2] for p in parts])
+        target_masks = np.stack([p[2] for p in parts])
+        if settings.eyes_mouth:
+            batch[f"{side}_mask"], batch[f"{side}_em_mask"] = target_masks[..., 0], target_masks[..., 1]
+        else:
+            batch[f"{side}_mask"] = target_masks
     return batch
 
 
 def _worker(src_spec: CacheSpec, dst_spec: CacheSpec, settings: FeedSettings, seed: int,
             out: mp.Queue, stop: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the trainer, which then stops us
+    parent = _exit_with_parent()
     cv2.setNumThreads(1)
     src, dst = FaceCache(src_spec), FaceCache(dst_spec)
     rng = np.random.default_rng(seed)
@@ -278,7 +400,18 @@ def _worker(src_spec: CacheSpec, dst_spec: CacheSpec, settings: FeedSettings, se
                 out.put(batch, timeout=0.2)
                 break
             except queue.Full:
-                continue
+                if os.getppid() != parent:  # the trainer died (kill -9 never sets ``stop``)
+                    return
+
+
+def _exit_with_parent() -> int:
+    """Have Linux kill this worker when the trainer dies; returns the trainer's pid (polled elsewhere)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    parent = mp.parent_process()
+    if parent is None or os.getppid() != parent.pid:  # it died before the call above
+        os._exit(0)
+    return parent.pid
 
 
 class SampleFeeder:

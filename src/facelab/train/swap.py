@@ -14,7 +14,7 @@ from facelab.device import resolve_devices
 from facelab.errors import ModelError
 from facelab.train import checkpoint
 from facelab.train.checkpoint import ModelFiles
-from facelab.train.trainer import build_model, model_options
+from facelab.train.models.build import build_model, model_options
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +43,14 @@ class Swapper:
 
     @classmethod
     def load(cls, model_dir: Path, model_name: str | None = None, device: str = "auto") -> "Swapper":
-        """Load the model ``model_name`` saved in ``model_dir`` (the only one there when None) on ``device``."""
+        """Load the model ``model_name`` saved in ``model_dir`` on ``device``: a saved name (``1_SAE``, a model
+        trained on GPU 1), a model name when one such model is saved (prefixed or not), or None for the only
+        model there (``checkpoint.resolve_model``)."""
         model_dir = Path(model_dir)
-        if model_name is None:
-            found = checkpoint.find_models(model_dir)
-            if len(found) != 1:
-                what = "no trained model" if not found else f"several models ({', '.join(found)})"
-                fix = "train one with `facelab train`" if not found else "choose one with --model"
-                raise ModelError(f"{what} in this folder", path=model_dir, fix=fix)
-            model_name = found[0]
-        if not ModelFiles(model_dir, model_name).exists():
-            raise ModelError(f"no {model_name} model in this folder", path=model_dir,
-                             fix=f"train it with `facelab train --model {model_name}` or check --model-dir")
+        model_name = checkpoint.resolve_model(model_dir, model_name)
         opts, _ = model_options(model_dir, model_name, {})
         dev = resolve_devices(device)[0]
-        model = build_model(model_name, opts)
+        model = build_model(checkpoint.parse_saved_name(model_name)[0], opts)
         iteration = checkpoint.load_weights(ModelFiles(model_dir, model_name), model, dev)
         model.to(dev).eval()
         log.info("loaded %s (iteration %d) on %s", model_name, iteration, dev)

@@ -1,7 +1,5 @@
-"""The UI server: a Starlette app over one workspace, guarded by a random token (like Jupyter's).
-
-The token arrives once in the printed URL (``?token=``) and is then kept in an HttpOnly, same-site cookie; scripts
-may send it as the ``X-Facelab-Token`` header instead. Every other request gets 403.
+"""The UI server: a Starlette app over one workspace, guarded by a random token (like Jupyter's) and by the
+checks of ``facelab.web.guard`` (its own Host, JSON POSTs from its own pages only).
 """
 
 from __future__ import annotations
@@ -14,19 +12,19 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlencode
 
 import cv2
 import numpy as np
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facelab.errors import FacelabError, InputError
+from facelab.web.forms import query_int
+from facelab.web.guard import Address, Guard
 from facelab.web.jobs import Jobs
 from facelab.web.pages import load_pages
 from facelab.web.paths import PathRefused, inside_workspace
@@ -35,8 +33,6 @@ from facelab.workspace import Workspace
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-COOKIE = "facelab_token"
-HEADER = "x-facelab-token"
 DEFAULT_PORT = 7777
 PORT_TRIES = 20
 THUMB_SIZES = (64, 96, 128, 192, 256)
@@ -59,35 +55,8 @@ class UiContext:
         return Path(path).resolve().relative_to(self.workspace.root.resolve()).as_posix()
 
 
-class _TokenGuard:
-    """Refuses any request without the token; a valid ``?token=`` sets the cookie and redirects without it."""
-
-    def __init__(self, app: ASGIApp, token: str):
-        self.app, self.token = app, token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        request = Request(scope)
-        given = request.query_params.get("token")
-        if given is not None and secrets.compare_digest(given, self.token) and scope["type"] == "http":
-            query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-            response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
-            await response(scope, receive, send)
-            return
-        sent = request.headers.get(HEADER) or request.cookies.get(COOKIE) or ""
-        if not secrets.compare_digest(sent, self.token):
-            response = PlainTextResponse("403: this facelab UI needs the token from the URL it printed at start",
-                                         status_code=403)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 def _refused(_request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": str(exc)}, status_code=403)
+    return JSONResponse({"error": str(exc), "text": str(exc)}, status_code=403)
 
 
 def _failed(_request: Request, exc: Exception) -> Response:
@@ -95,8 +64,9 @@ def _failed(_request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.message, "fix": exc.fix, "text": str(exc)}, status_code=400)
 
 
-def create_app(workspace: Path, token: str) -> Starlette:
-    """The whole UI for ``workspace``; ``ctx`` is reachable as ``app.state.ctx`` (tests use it)."""
+def create_app(workspace: Path, token: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> Starlette:
+    """The whole UI for ``workspace``, answering only as ``host``:``port`` (and the loopback names at that port);
+    ``ctx`` is reachable as ``app.state.ctx`` (tests use it)."""
     ctx = UiContext(Workspace(Path(workspace)))
     pages = load_pages()
 
@@ -127,7 +97,7 @@ def create_app(workspace: Path, token: str) -> Starlette:
 
     def thumb(request: Request) -> Response:
         path = ctx.path(request.path_params["path"])
-        size = int(request.query_params.get("size", 128))
+        size = query_int(request, "size", 128)
         if size not in THUMB_SIZES:
             raise InputError(f"thumbnail size must be one of {THUMB_SIZES}")
         return Response(thumbnail_jpeg(path, size), media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
@@ -144,7 +114,7 @@ def create_app(workspace: Path, token: str) -> Starlette:
     for page in pages:
         routes.append(Route(f"/{page.name}", page_html(page.name)))
         routes.extend(page.routes(ctx))
-    app = Starlette(routes=routes, middleware=[Middleware(_TokenGuard, token=token)],
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, token=token, address=Address.of(host, port))],
                     exception_handlers={PathRefused: _refused, FacelabError: _failed})
     app.state.ctx = ctx
     return app
@@ -153,7 +123,10 @@ def create_app(workspace: Path, token: str) -> Starlette:
 def thumbnail_jpeg(path: Path, size: int) -> bytes:
     """A JPEG of the image at ``path`` fitted into size × size (InputError when it is not an image)."""
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else np.empty(0, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:  # e.g. a header claiming more pixels than OpenCV will decode
+        image = None
     if image is None:
         raise InputError("not an image", path=path.name)
     scale = size / max(image.shape[:2])
@@ -218,7 +191,8 @@ def start(workspace: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, to
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{sock.getsockname()[1]}/?token={token}"
-    server = uvicorn.Server(uvicorn.Config(create_app(workspace, token), log_level="warning", lifespan="off"))
+    app = create_app(workspace, token, host, sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     running = RunningUi(url, token, server)
     announce(url)
     if background:

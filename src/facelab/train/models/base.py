@@ -1,16 +1,15 @@
-"""What every face-swap model shares: the training outputs, the loss, the swap call, mixed precision.
+"""What every face-swap model shares: the training outputs, the loss, the swap call, extra trained parts.
 
 A model is a ``SwapModel`` holding one autoencoder (``nets.DFNet`` or ``nets.LIAENet``) built from its
-options. Colour order BGR; tensors NCHW float32 in [0, 1]; masks (N, 1, R, R) in [0, 1].
+options, and optionally extra networks with their own optimizers (``ExtraPart``, e.g. discriminators).
+Colour order BGR; tensors NCHW float32 in [0, 1]; masks (N, 1, R, R) in [0, 1].
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-from pathlib import Path
-from typing import Any, ContextManager
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -22,75 +21,37 @@ from facelab.options import Option
 from facelab.train import losses
 from facelab.train.blocks import init_weights, set_checkpointing
 from facelab.train.models.nets import LAYOUTS, NetSpec
+from facelab.train.optim import OptimizerFactory, new_adam
+from facelab.train.samples import FeedSettings
 
 log = logging.getLogger(__name__)
-
-AMP_CHOICES = ("auto", "off", "bf16", "fp16")
-AMP_OPTION = Option(
-    "amp", "auto",
-    "Mixed precision: auto (bf16 on CPUs with AVX-512-BF16 or AMX, where it measured 2-4x faster; bf16, else fp16, "
-    "on CUDA), off (float32), bf16 or fp16 (CUDA only).",
-    choices=AMP_CHOICES, prompt="Mixed precision")
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_fast_bf16() -> bool:
-    """True when the CPU multiplies bfloat16 natively (AVX-512-BF16 or AMX-BF16 in /proc/cpuinfo)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = set(text.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def amp_dtype(device: torch.device | str, amp: str) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device``, or None for plain float32."""
-    device = torch.device(device)
-    if amp not in AMP_CHOICES:
-        raise OptionError(f"--amp got {amp!r}", fix=f"use one of {', '.join(AMP_CHOICES)}")
-    if amp == "off":
-        return None
-    if device.type == "cuda":
-        if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
-            return torch.float16
-        return torch.bfloat16
-    if device.type == "cpu":
-        if amp == "fp16":
-            raise OptionError("--amp fp16 works on CUDA only", fix="use --amp bf16 or auto on the CPU")
-        if amp == "bf16" or cpu_has_fast_bf16():
-            return torch.bfloat16
-    return None
-
-
-def autocast_context(device: torch.device | str, amp: str) -> ContextManager:
-    """``torch.autocast`` for ``amp`` on ``device`` (a no-op context for float32).
-
-    fp16 needs a ``torch.amp.GradScaler`` around the optimizer step (see ``needs_grad_scaler``); bf16 does not.
-    """
-    dtype = amp_dtype(device, amp)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-
-def needs_grad_scaler(device: torch.device | str, amp: str) -> bool:
-    return amp_dtype(device, amp) is torch.float16
-
-
-def preferred_memory_format(device: torch.device | str, amp: str = "off") -> torch.memory_format:
-    """channels_last on CUDA (tensor cores) and for bf16 on the CPU (oneDNN's bf16 convolutions measured ~9 %
-    faster per SAE step in it); plain NCHW for float32 on the CPU, where channels_last measured slower."""
-    device = torch.device(device)
-    if device.type == "cuda" or amp_dtype(device, amp) is torch.bfloat16:
-        return torch.channels_last
-    return torch.contiguous_format
-
 
 def check_multiple(option: Option, value: int, step: int) -> None:
     if value % step:
         raise OptionError(f"{option.flag} got {value}, not a multiple of {step}",
                           fix=f"use {option.describe_range()} in steps of {step}")
+
+
+PartLoss = Callable[[dict[str, Tensor], dict[str, Tensor]], Tensor]
+
+
+@dataclass(frozen=True)
+class ExtraPart:
+    """A network trained beside the autoencoder by an optimizer of its own (e.g. a discriminator).
+
+    ``module`` must be a submodule of the model: its weights are then saved, restored and moved with the
+    model's, and the autoencoder's optimizer leaves its parameters alone. ``loss(batch, out)`` is the scalar
+    this part minimises; the trainer calls it once per iteration, after the autoencoder's step, with the
+    batch and the autoencoder's outputs of that iteration detached (the keys of ``forward_train``).
+    ``learning_rate`` None: the run's ``learning_rate``. ``active`` False: not trained this run (e.g. a GAN
+    whose power is 0 for now), but its optimizer state is still kept, so it can be switched on later and the
+    saved layout stays the same.
+    """
+
+    module: nn.Module
+    loss: PartLoss
+    learning_rate: float | None = None
+    active: bool = True
 
 
 class SwapModel(nn.Module):
@@ -209,9 +170,30 @@ class SwapModel(nn.Module):
         as_float = (lambda t: None if t is None else t.float())
         return images[-1].float(), as_float(src_mask), as_float(dst_mask)
 
+    def extra_parts(self) -> dict[str, ExtraPart]:
+        """Extra networks by name, each trained by its own optimizer on its own loss (none by default).
+
+        The names and their order must follow from fixed (architecture) options only: the optimizer states are
+        saved in that order. Switch a part off with ``active`` instead of leaving it out. A model whose
+        autoencoder loss uses a part (a GAN term) computes that in ``loss``.
+        """
+        return {}
+
+    def optimizer_factory(self, part: str) -> OptimizerFactory:
+        """How to make the optimizer of ``part`` (``loop.AUTOENCODER`` or an extra part's name):
+        ``factory(groups, lr, device)``. Adam with the seed's betas by default; optimizer modes 2 and 3 run
+        whatever it makes on the CPU (``optim.CpuAdam``)."""
+        return new_adam
+
+    def feed_settings(self, opts: Mapping[str, Any]) -> FeedSettings:
+        """How training samples are drawn and augmented, from the run's options (every option, not only the
+        model's own)."""
+        return FeedSettings(opts["batch_size"], opts["random_flip"], opts["sort_by_yaw"], opts["src_scale_mod"])
+
     def param_groups(self) -> list[dict[str, Any]]:
-        """What the optimizer trains: every parameter, in one group."""
-        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        """What the autoencoder's optimizer trains: every parameter outside the extra parts, in one group."""
+        own = {id(p) for part in self.extra_parts().values() for p in part.module.parameters()}
+        return [{"params": [p for p in self.parameters() if p.requires_grad and id(p) not in own]}]
 
     def flops_per_iteration(self, batch_size: int, *, swap: bool = True) -> float:
         """Floating-point operations of one training step (forward_train + loss + backward) for ``batch_size``.
@@ -223,23 +205,10 @@ class SwapModel(nn.Module):
             p = next(self.parameters())
             x = torch.rand(1, 3, self.resolution, self.resolution, device=p.device)
             m = torch.ones(1, 1, self.resolution, self.resolution, device=p.device)
-            batch = {"src": x, "dst": x, "src_target": x, "dst_target": x, "src_mask": m, "dst_mask": m}
+            batch = {"src": x, "dst": x, "src_target": x, "dst_target": x, "src_mask": m, "dst_mask": m,
+                     "src_em_mask": m, "dst_em_mask": m}  # eye/mouth masks: for models that weigh them
             with FlopCounterMode(display=False) as counter:
                 self.loss(batch, self.forward_train(x, x, swap=swap))["total"].backward()
             self.zero_grad(set_to_none=True)
             self._flops_per_sample[swap] = float(counter.get_total_flops())
         return self._flops_per_sample[swap] * batch_size
-
-
-LIGHTWEIGHT_OPTION = Option(
-    "lightweight", False, "Lightweight autoencoder: half the channels (about a quarter of the memory and work), "
-    "for GPUs with 2-4 GB.", prompt="Lightweight autoencoder", fixed=True)
-
-
-def classic_spec(resolution: int, ae_dims: int, code_ch: int, *, lightweight: bool, residual: bool) -> NetSpec:
-    """The seed's first models (H64, H128, DF, LIAEF128): encoder 128-1024 channels, decoder 512-128, the
-    mask as a fourth decoder output; ``lightweight`` halves every width."""
-    div = 2 if lightweight else 1
-    return NetSpec(resolution=resolution, enc_widths=tuple(c // div for c in (128, 256, 512, 1024)),
-                   ae_dims=ae_dims // div, code_ch=code_ch // div,
-                   dec_widths=tuple(c // div for c in (512, 256, 128)), mask="head", residual=residual)

@@ -8,7 +8,7 @@ from facelab.options import Option
 from facelab.train.models import MODELS
 from facelab.train.models.base import SwapModel, check_multiple
 from facelab.train.models.nets import NetSpec
-from facelab.types import FaceType
+from facelab.types import FACE_TYPE_LETTERS, FaceType
 
 RESOLUTION = Option("resolution", 128, "Face size in pixels (multiple of 16). Bigger is sharper and much slower.",
                     min=64, max=256, prompt="Resolution", fixed=True)
@@ -16,12 +16,10 @@ RESOLUTION = Option("resolution", 128, "Face size in pixels (multiple of 16). Bi
 OPTIONS: tuple[Option, ...] = (
     RESOLUTION,
     Option("face_type", FaceType.FULL.value, "half: eyebrows to chin; full: the whole face to the forehead.",
-           choices=(FaceType.HALF.value, FaceType.FULL.value), prompt="Face type", fixed=True),
+           choices=(FaceType.HALF.value, FaceType.FULL.value), prompt="Face type", fixed=True,
+           aliases=FACE_TYPE_LETTERS),
     Option("learn_mask", True, "Learn the face mask too (merge can then use it); costs ~10 % more time.",
            prompt="Learn mask", fixed=True),
-    Option("optimizer_mode", 1, "1: all on the GPU. 2: Adam state in CPU RAM (bigger nets fit). "
-           "3: like 2 plus activation checkpointing (slower, least GPU memory).", choices=(1, 2, 3),
-           prompt="Optimizer mode"),
     Option("archi", "df", "df: one decoder per person, keeps src likeness; liae: one decoder, morphs src "
            "toward dst's look, blends in better.", choices=("df", "liae"), prompt="AE architecture", fixed=True),
     Option("ae_dims", 512, "Width of the dense code (the autoencoder's bottleneck). More holds more detail.",
@@ -76,4 +74,3 @@ class SAE(SwapModel):
             mask="decoder" if options["learn_mask"] else "none", mask_widths=(8 * m, 4 * m, 2 * m),
             residual=True, multiscale=options["multiscale_decoder"], out_kernel=1)
         self.build(options["archi"], spec, ca_init=options["ca_init"])
-        self.use_checkpointing = options["optimizer_mode"] == 3

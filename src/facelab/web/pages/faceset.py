@@ -12,21 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from facelab.errors import FacelabError, InputError, OutputError
+from facelab.errors import InputError, OutputError
 from facelab.faceset import rename
 from facelab.faceset.options import METHOD_OPTIONS, SORT_OPTIONS
-from facelab.faceset.sort import SORT_METHODS, faceset_files, sort_faceset
+from facelab.faceset.sort import SORT_METHODS, sort_faceset
 from facelab.faceset.tools import draw_landmarks
-from facelab.io.faceimage import read_face, read_meta
+from facelab.io.faceimage import FACE_SUFFIXES, list_faces, read_face
 from facelab.options import validate
 from facelab.progress import Progress, ProgressCallback
-from facelab.web.folders import face_folders, move_no_overwrite
-from facelab.web.forms import json_body, option_json
+from facelab.web.folders import face_folders, is_faceset_folder, move_no_overwrite, read_shown_meta
+from facelab.web.forms import object_field, option_json, posted, text_field
 from facelab.web.pages import PAGES, Page
 
 # How deep below the workspace root aligned folders are looked for (data_src/aligned is at depth 2).
@@ -53,15 +52,16 @@ def file_version(path: Path) -> str:
 
 
 def face_entry(path: Path, relative: str) -> dict[str, Any]:
-    """One grid cell: file name, workspace-relative path, cache token, and the metadata shown on hover
-    (None values when the file carries no readable facelab metadata)."""
-    entry: dict[str, Any] = {"name": path.name, "rel": relative, "v": file_version(path), "yaw": None,
+    """One grid cell: file name, workspace-relative path, cache token, and the metadata shown on hover; a face
+    that cannot be shown (a link, unreadable, bad metadata) keeps its cell with None values and a ``problem``,
+    so the user can trash it while the rest of the folder shows as usual."""
+    entry: dict[str, Any] = {"name": path.name, "rel": relative, "v": None, "yaw": None,
                              "pitch": None, "source": None, "score": None, "size": None}
-    try:
-        meta = read_meta(path)
-    except FacelabError as err:
-        entry["problem"] = err.message
+    meta, problem = read_shown_meta(path)
+    if meta is None:
+        entry["problem"] = problem
         return entry
+    entry["v"] = file_version(path)
     entry.update(yaw=round(meta.yaw, 1), pitch=round(meta.pitch, 1), source=meta.source_filename,
                  face_index=meta.face_index, score=round(meta.score, 3), detector=meta.detector,
                  size=meta.image_size)
@@ -69,16 +69,17 @@ def face_entry(path: Path, relative: str) -> dict[str, Any]:
 
 
 def count_faces(folder: Path) -> int:
-    return len(faceset_files(folder)) if folder.is_dir() else 0
+    return len(list_faces(folder)) if folder.is_dir() else 0
 
 
 def pick(folder: Path, names: list[str]) -> list[Path]:
     """The faces called ``names`` in ``folder``; InputError for a name that is not a face there (this also
     refuses any name with a path in it)."""
-    present = {p.name: p for p in faceset_files(folder)} if folder.is_dir() else {}
+    present = {p.name: p for p in list_faces(folder)} if folder.is_dir() else {}
     missing = [n for n in names if n not in present]
     if missing:
-        raise InputError(f"not in this folder: {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""),
+        shown = ", ".join(n[:80] for n in missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise InputError(f"not in this folder: {shown}",
                          path=folder.name, fix="reload the page; another step may have renamed the faces")
     if not names:
         raise InputError("no faces selected", fix="click a face first (Ctrl-click adds, Shift-click a range)")
@@ -130,6 +131,9 @@ def routes(ctx) -> list[Route]:
             raise InputError("folder not found", path=value, fix="run the extract step first or pick another")
         if folder.name.endswith("_trash"):
             raise InputError("this is a trash folder", path=value, fix="open its faceset folder and use Trash view")
+        if not is_faceset_folder(folder):
+            raise InputError("not a faceset folder: it holds no aligned faces", path=value,
+                             fix="pick one in the folder list; frames are never moved from here")
         return folder
 
     def claim(folder: Path) -> None:
@@ -166,19 +170,19 @@ def routes(ctx) -> list[Route]:
         folder = folder_of(request.query_params.get("folder"))
         trash = request.query_params.get("trash") == "1"
         shown = rename.trash_dir(folder) if trash else folder
-        paths = faceset_files(shown) if shown.is_dir() else []
+        paths = list_faces(shown) if shown.is_dir() else []
+        where = ctx.relative(shown) if shown.is_dir() else None  # a face's own path, links not followed
         return JSONResponse({"folder": ctx.relative(folder), "trash": trash,
                              "trash_path": ctx.relative(rename.trash_dir(folder)) if trash else None,
                              "trash_count": count_faces(rename.trash_dir(folder)),
-                             "faces": [face_entry(p, ctx.relative(p)) for p in paths]})
+                             "faces": [face_entry(p, f"{where}/{p.name}") for p in paths]})
 
     def start_sort(body: dict) -> dict[str, Any]:
         folder = folder_of(body.get("folder"))
-        method = str(body.get("method", ""))
+        method = text_field(body, "method")
         SORT_METHODS.get(method)  # unknown name: "did you mean" now, not inside the job
         wanted = set(METHOD_OPTIONS.get(method, []))
-        given = body.get("options") if isinstance(body.get("options"), dict) else {}
-        options = {k: v for k, v in given.items() if k in wanted}
+        options = {k: v for k, v in object_field(body, "options").items() if k in wanted}
         validate(SORT_OPTIONS, options)  # a bad value is reported now, not by the job
         claim(folder)
 
@@ -187,7 +191,8 @@ def routes(ctx) -> list[Route]:
                 result = sort_faceset(folder, method, options, progress)
             finally:
                 release(folder)
-            return {"kept": len(result.kept), "trashed": len(result.trashed), "method": method}
+            return {"kept": len(result.kept), "trashed": len(result.trashed), "method": method,
+                    "skipped": [p.name for p in result.skipped]}
 
         return {"job": ctx.jobs.start(work).id}
 
@@ -209,15 +214,9 @@ def routes(ctx) -> list[Route]:
             release(folder)
         return {"restored": [p.name for p in moved]}
 
-    def posted(action):
-        """A POST route: the JSON body goes to ``action`` in a worker thread (file moves block)."""
-        async def endpoint(request: Request) -> Response:
-            return JSONResponse(await run_in_threadpool(action, await json_body(request)))
-        return endpoint
-
     def preview(request: Request) -> Response:
         path = ctx.path(request.query_params.get("path", ""))
-        if not path.is_file():
+        if path.suffix.lower() not in FACE_SUFFIXES or not path.is_file():
             raise InputError("no such face", path=request.query_params.get("path"))
         jpeg = preview_jpeg(path, request.query_params.get("landmarks") == "1")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -17,21 +17,20 @@ from typing import Any
 
 import cv2
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from facelab.errors import InputError, OutputError
-from facelab.io.faceimage import FACE_SUFFIXES, list_faces, read_meta, write_meta
+from facelab.io.faceimage import list_faces, read_meta, write_meta
 from facelab.train.samples import face_mask
-from facelab.web.folders import face_folders, move_no_overwrite
-from facelab.web.forms import json_body
+from facelab.types import MASK_KINDS
+from facelab.web.folders import checked_face, face_folders, is_faceset_folder, move_no_overwrite, read_shown_meta
+from facelab.web.forms import posted
 from facelab.web.pages import PAGES, Page
 
 SKIPPED = "aligned_skipped"
 CONFIRMED = "aligned_confirmed"
-KINDS = ("include", "exclude")
 MAX_POINTS = 20000  # all polygons of one face together; keeps the metadata far below the JPEG segment limit
 
 
@@ -42,11 +41,11 @@ def parse_polygons(value: Any, size: int) -> dict[str, list]:
     """The browser's polygons checked and tidied: ``{"include": [...], "exclude": [...]}`` with each polygon a
     list of ≥ 3 [x, y] float points, clamped to the (size × size) face and rounded to 0.01 px; ``{}`` when there
     are none (the FaceMeta default). InputError on anything malformed."""
-    if not isinstance(value, dict) or set(value) - set(KINDS):
+    if not isinstance(value, dict) or set(value) - set(MASK_KINDS):
         raise InputError("polygons must be an object with 'include' and 'exclude' lists")
     out: dict[str, list] = {}
     total = 0
-    for kind in KINDS:
+    for kind in MASK_KINDS:
         polys = value.get(kind, [])
         if not isinstance(polys, list):
             raise InputError(f"'{kind}' polygons must be a list")
@@ -105,26 +104,30 @@ def move_beside(face: Path, folder_name: str, dry_run: bool = False) -> Path:
 
 def routes(ctx) -> list[Route]:
     def face_path(rel: Any) -> Path:
-        """A face file sent by the browser: inside the workspace, an image, and not the workspace's own level."""
+        """A face file sent by the browser: inside the workspace, a plain face file of a faceset folder (never a
+        frame, a link or a file at the workspace's own level)."""
         if not isinstance(rel, str) or not rel:
             raise InputError("no face given")
-        path = ctx.path(rel)
-        if path.suffix.lower() not in FACE_SUFFIXES or not path.is_file():
-            raise InputError("no such face file", path=rel, fix="reload the folder; the face may have moved")
-        if path.parent == ctx.workspace.root.resolve():
-            raise InputError("faces must be in a folder inside the workspace", path=rel)
-        return path
+        return checked_face(ctx.workspace.root, ctx.path(rel))
 
     def folders(_request: Request) -> Response:
         return JSONResponse({"folders": [{"path": ctx.relative(p), "faces": len(list_faces(p))}
                                          for p in face_folders(ctx.workspace.root)]})
 
     def faces(request: Request) -> Response:
-        rel = request.query_params.get("folder", "")
-        folder = ctx.path(rel)
-        if folder == ctx.workspace.root.resolve():
-            raise InputError("choose a folder inside the workspace")
-        return JSONResponse({"folder": ctx.relative(folder), "faces": [ctx.relative(p) for p in list_faces(folder)]})
+        """The folder's faces the editor can open; the others are listed apart with why (a link, bad metadata)."""
+        folder = ctx.path(request.query_params.get("folder", ""))
+        if folder == ctx.workspace.root.resolve() or not folder.is_dir() or not is_faceset_folder(folder):
+            raise InputError("not a folder of aligned faces", path=request.query_params.get("folder"),
+                             fix="pick one in the folder list")
+        where, good, skipped = ctx.relative(folder), [], []
+        for path in list_faces(folder):
+            meta, problem = read_shown_meta(path)
+            if meta is None:
+                skipped.append({"name": path.name, "problem": problem})
+            else:
+                good.append(f"{where}/{path.name}")
+        return JSONResponse({"folder": where, "faces": good, "skipped": skipped})
 
     def face(request: Request) -> Response:
         path = face_path(request.query_params.get("path"))
@@ -133,48 +136,34 @@ def routes(ctx) -> list[Route]:
         return JSONResponse({
             "path": ctx.relative(path), "size": meta.image_size, "face_type": meta.face_type,
             "hull": hull_points(meta.landmarks), "version": path.stat().st_mtime_ns,
-            "polygons": {kind: polys.get(kind, []) for kind in KINDS},
+            "polygons": {kind: polys.get(kind, []) for kind in MASK_KINDS},
         })
 
-    async def preview(request: Request) -> Response:
-        body = await json_body(request)
+    def preview(body: dict) -> Response:
+        meta = read_meta(face_path(body.get("path")))
+        mask = training_mask(meta.landmarks, meta.image_size, parse_polygons(body.get("polygons"), meta.image_size))
+        return Response(cv2.imencode(".png", mask)[1].tobytes(), media_type="image/png",
+                        headers={"Cache-Control": "no-store"})
 
-        def draw() -> bytes:
-            meta = read_meta(face_path(body.get("path")))
-            mask = training_mask(meta.landmarks, meta.image_size, parse_polygons(body.get("polygons"),
-                                                                                  meta.image_size))
-            return cv2.imencode(".png", mask)[1].tobytes()
+    def save(body: dict) -> dict:
+        path = face_path(body.get("path"))
+        meta = read_meta(path)
+        meta.mask_polygons = parse_polygons(body.get("polygons"), meta.image_size)
+        confirm = body.get("confirm") is True
+        if confirm:
+            move_beside(path, CONFIRMED, dry_run=True)  # refuse before writing anything
+        write_meta(path, meta)  # atomic, and the pixel bytes stay as they are
+        if confirm:
+            path = move_beside(path, CONFIRMED)
+        return {"path": ctx.relative(path), "polygons": meta.mask_polygons}
 
-        return Response(await run_in_threadpool(draw), media_type="image/png", headers={"Cache-Control": "no-store"})
-
-    async def save(request: Request) -> Response:
-        body = await json_body(request)
-
-        def write() -> dict:
-            path = face_path(body.get("path"))
-            meta = read_meta(path)
-            meta.mask_polygons = parse_polygons(body.get("polygons"), meta.image_size)
-            if body.get("confirm"):
-                move_beside(path, CONFIRMED, dry_run=True)  # refuse before writing anything
-            write_meta(path, meta)  # atomic, and the pixel bytes stay as they are
-            if body.get("confirm"):
-                path = move_beside(path, CONFIRMED)
-            return {"path": ctx.relative(path), "polygons": meta.mask_polygons}
-
-        return JSONResponse(await run_in_threadpool(write))
-
-    async def skip(request: Request) -> Response:
-        body = await json_body(request)
-
-        def move() -> dict:
-            path = face_path(body.get("path"))
-            return {"path": ctx.relative(move_beside(path, SKIPPED))}
-
-        return JSONResponse(await run_in_threadpool(move))
+    def skip(body: dict) -> dict:
+        return {"path": ctx.relative(move_beside(face_path(body.get("path")), SKIPPED))}
 
     return [Route("/api/masks/folders", folders), Route("/api/masks/faces", faces),
-            Route("/api/masks/face", face), Route("/api/masks/preview", preview, methods=["POST"]),
-            Route("/api/masks/save", save, methods=["POST"]), Route("/api/masks/skip", skip, methods=["POST"])]
+            Route("/api/masks/face", face), Route("/api/masks/preview", posted(preview), methods=["POST"]),
+            Route("/api/masks/save", posted(save), methods=["POST"]),
+            Route("/api/masks/skip", posted(skip), methods=["POST"])]
 
 
 PAGE = PAGES.register("masks")(Page(

@@ -1,8 +1,9 @@
 """Merge tuner page: pick a model and a dst frame, change every merge option with a live preview, save the
 settings to ``model/merge_settings.json`` (globally or for a frame range), which `facelab merge` reads.
 
-The model's output for a frame does not depend on the merge options, so each frame is predicted once and kept;
-changing an option only re-runs ``merge_frame`` (the merge maths) and a JPEG encode.
+The model's output for a frame does not depend on the merge options, so each frame is predicted once and kept,
+with its super-resolved faces once super resolution is on; changing an option only re-runs ``merge_frame`` (the
+merge maths) and a JPEG encode. The workspace's XSeg (MODEL_DIR/xseg) is loaded once a ``seg-*`` mask is chosen.
 
 API (under ``/api/merge/``):
 
@@ -26,15 +27,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from facelab.device import DEVICE_OPTION
 from facelab.errors import InputError, ModelError, OptionError, WorkspaceError
-from facelab.geometry.alignment import warp_face
-from facelab.merge.merger import PredictedFace, merge_frame, model_face_from_frame
+from facelab.merge.merger import PredictedFace, merge_frame, with_super_resolution
 from facelab.merge.options import (
     MERGE_OPTIONS,
     SETTINGS_FILE,
@@ -43,17 +42,23 @@ from facelab.merge.options import (
     resolve,
     save_settings,
 )
-from facelab.merge.runner import group_faces, list_images
+from facelab.merge.runner import (
+    IMAGE_SUFFIXES,
+    align_faces,
+    group_faces,
+    list_images,
+    predict_faces,
+    read_frame,
+)
 from facelab.options import validate
 from facelab.types import FaceMeta
-from facelab.web.forms import json_body, option_json
+from facelab.web.forms import MAX_DIGITS, object_field, option_json, posted, text_field
 from facelab.web.pages import PAGES, Page
 from facelab.workspace import Workspace
 
 PREVIEW_JPEG_QUALITY = 92
 PREDICTIONS_KEPT = 16  # frames whose model output stays cached (a 640×360 frame + faces ≈ 1 MB each)
 STATE_KEY = "merge"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # what merge_folder reads
 
 
 # -- pure helpers ----------------------------------------------------------------------------------------------
@@ -74,11 +79,6 @@ def with_range(ranges: tuple[FrameRange, ...], new: FrameRange) -> tuple[FrameRa
     return tuple(r for r in ranges if (r.first, r.last) != (new.first, new.last)) + (new,)
 
 
-def frame_numbers(frames: list[Path]) -> dict[str, int]:
-    """Frame stem → its 1-based number as `facelab merge` counts it (position in the sorted dst folder)."""
-    return {p.stem: n for n, p in enumerate(frames, 1)}
-
-
 def to_jpeg(image: np.ndarray) -> bytes:
     """JPEG of a merged (H, W, 3) BGR or (H, W, 4) BGRA image (the alpha of export_alpha is dropped)."""
     ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., :3]),
@@ -93,11 +93,14 @@ def to_jpeg(image: np.ndarray) -> bytes:
 
 @dataclass
 class Prediction:
-    """One frame's model output: ``frame`` (H, W, 3) uint8 BGR and one PredictedFace per dst face."""
+    """One frame's model output: ``frame`` (H, W, 3) uint8 BGR and one PredictedFace per dst face;
+    ``super_resolved``: the same faces carrying their super-resolved prediction, made on the first preview with
+    super resolution."""
 
     frame: np.ndarray
     faces: list[PredictedFace]
     learns_mask: bool
+    super_resolved: list[PredictedFace] | None = None
 
 
 @dataclass
@@ -113,6 +116,7 @@ class Tuner:
     predictions: collections.OrderedDict = field(default_factory=collections.OrderedDict)
     faces: tuple[int, dict[str, list[FaceMeta]]] | None = None
     enhancer: Any = None
+    xseg: tuple[int, Any] | None = None  # (weights file stamp, Segmenter or None)
 
     @property
     def settings_path(self) -> Path:
@@ -134,9 +138,12 @@ class Tuner:
 
     def swapper(self, name: str):
         """The loaded model ``name`` (call with ``lock`` held). Torch is imported on first use: the UI starts fast."""
-        from facelab.train.checkpoint import ModelFiles
+        from facelab.train.checkpoint import ModelFiles, find_models
         from facelab.train.swap import Swapper
 
+        if name not in find_models(self.workspace.model):  # also refuses any name with a path in it
+            raise ModelError(f"no {name[:80]!r} model in this workspace", path=self.workspace.model,
+                             fix="pick one of the models listed, or train one with `facelab train`")
         weights = ModelFiles(self.workspace.model, name).weights
         if not weights.is_file():
             raise ModelError(f"no trained {name} model in this workspace", path=self.workspace.model,
@@ -151,8 +158,9 @@ class Tuner:
         predicting (0 when it was cached)."""
         # A bare file name in data_dst/ (no listing of a folder that may hold thousands of frames per render).
         path = self.workspace.frames("dst") / frame_name
-        if Path(frame_name).name != frame_name or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            raise InputError(f"no dst frame {frame_name!r}", fix="pick a frame from the list")
+        if (len(frame_name) > 255 or Path(frame_name).name != frame_name or path.suffix.lower() not in IMAGE_SUFFIXES
+                or not path.is_file()):
+            raise InputError(f"no dst frame {frame_name[:80]!r}", fix="pick a frame from the list")
         metas = self.faces_by_frame().get(path.stem, [])
         with self.lock:
             swapper = self.swapper(model)
@@ -167,29 +175,42 @@ class Tuner:
                 self.predictions.popitem(last=False)
             return self.predictions[key], time.perf_counter() - start
 
-    def face_enhancer(self):
-        """The Real-ESRGAN enhancer for super_resolution, made on first use (OptionError when not installed)."""
+    def super_resolved(self, prediction: Prediction) -> list[PredictedFace]:
+        """The prediction's faces through super resolution, run once per prediction (the Real-ESRGAN enhancer is
+        made on first use; OptionError naming the extra when it is not installed)."""
         from facelab.merge.enhance import FaceEnhancer
 
         with self.lock:
-            if self.enhancer is None:
-                self.enhancer = FaceEnhancer()
-            return self.enhancer
+            if prediction.super_resolved is None:
+                if self.enhancer is None:
+                    self.enhancer = FaceEnhancer()
+                prediction.super_resolved = [with_super_resolution(f, self.enhancer) for f in prediction.faces]
+            return prediction.super_resolved
+
+    def segmenter(self, mask: str):
+        """The workspace's XSeg when ``mask`` uses it and one is trained (loaded once, again when its weights
+        change), else None: ``seg-dst`` then takes the masks applied to the dst faces, ``seg-prd`` says what to
+        train."""
+        from facelab.train.checkpoint import ModelFiles
+        from facelab.xseg.options import MODEL_NAME
+        from facelab.xseg.segmenter import load_for_masks, xseg_folder
+
+        if "seg-" not in mask:
+            return None
+        weights = ModelFiles(xseg_folder(self.workspace.model), MODEL_NAME).weights
+        if not weights.is_file():
+            return None
+        stamp = weights.stat().st_mtime_ns
+        with self.lock:
+            if self.xseg is None or self.xseg[0] != stamp:
+                self.xseg = (stamp, load_for_masks(self.workspace.model, [mask], self.device))
+            return self.xseg[1]
 
 
 def _predict_frame(path: Path, metas: list[FaceMeta], swapper) -> Prediction:
     """Read the frame, align each face as the model wants it and predict them in one batch (as merge_folder)."""
-    frame = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise InputError("cannot decode this frame", path=path, fix="re-extract the dst frames")
-    r = swapper.resolution
-    matrices = [model_face_from_frame(meta, swapper.face_type, r) for meta in metas]
-    faces: list[PredictedFace] = []
-    if matrices:
-        pred, pred_mask, dst_mask = swapper.predict(np.stack([warp_face(frame, m, r) for m in matrices]))
-        faces = [PredictedFace(meta, m, pred[k], None if pred_mask is None else pred_mask[k],
-                               None if dst_mask is None else dst_mask[k])
-                 for k, (meta, m) in enumerate(zip(metas, matrices))]
+    frame = read_frame(path)
+    faces, = predict_faces(swapper, [align_faces(frame, metas, swapper)])
     return Prediction(frame, faces, swapper.learn_mask)
 
 
@@ -202,9 +223,10 @@ def render_preview(t: Tuner, model: str, frame_name: str, options: dict[str, Any
     """JPEG of the frame merged with ``options`` (validated like the CLI's) and headers with the timings."""
     values = validate(MERGE_OPTIONS, options)
     prediction, predict_seconds = t.predict(model, frame_name)
-    enhancer = t.face_enhancer() if values["super_resolution"] else None
-    start = time.perf_counter()
-    merged = merge_frame(prediction.frame, prediction.faces, values, prediction.learns_mask, enhancer)
+    segmenter = t.segmenter(values["mask"])
+    start = time.perf_counter()  # the render includes super resolution when it runs (once per prediction)
+    faces = t.super_resolved(prediction) if values["super_resolution"] else prediction.faces
+    merged = merge_frame(prediction.frame, faces, values, prediction.learns_mask, segmenter=segmenter)
     data = to_jpeg(merged.image)
     render_ms = (time.perf_counter() - start) * 1000
     info = merged.info or ["no face in this frame: it is kept as it is"]
@@ -244,16 +266,18 @@ def remove_range(path: Path, first: int, last: int) -> None:
 
 
 def _frame_number(value: Any, what: str) -> int | None:
-    """A 1-based frame number from the page (None stays None)."""
+    """A 1-based frame number from the page: a whole number or its digits (None and "" stay None)."""
     if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise OptionError(f"the {what} frame must be a number, got {value!r}") from None
-    if number < 1:
-        raise OptionError(f"the {what} frame must be 1 or more, got {number}")
-    return number
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= MAX_DIGITS:
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise OptionError(f"the {what} frame must be a whole number, got {str(value)[:24]!r}")
+    if value < 1:
+        raise OptionError(f"the {what} frame must be 1 or more, got {value}")
+    return value
 
 
 def routes(ctx) -> list[Route]:
@@ -276,32 +300,29 @@ def routes(ctx) -> list[Route]:
         number = _frame_number(request.query_params.get("frame"), "chosen") or 1
         return JSONResponse({**settings_json(t), "values": resolve({}, t.settings_path).for_frame(number)})
 
-    async def preview(request: Request) -> Response:
-        body = await json_body(request)
-        if not body.get("model"):
+    def preview(body: dict) -> Response:
+        model = text_field(body, "model")
+        if not model:
             raise ModelError("no model chosen", fix="train one with `facelab train`, then pick it")
-        data, headers = await run_in_threadpool(render_preview, tuner(ctx), str(body["model"]),
-                                                str(body.get("frame", "")), dict(body.get("options") or {}))
+        data, headers = render_preview(tuner(ctx), model, text_field(body, "frame"), object_field(body, "options"))
         return Response(data, media_type="image/jpeg", headers={**headers, "Cache-Control": "no-store"})
 
-    async def save(request: Request) -> Response:
-        body = await json_body(request)
+    def save(body: dict) -> dict:
         t = tuner(ctx)
-        what = await run_in_threadpool(save_values, t.settings_path, dict(body.get("options") or {}),
-                                       _frame_number(body.get("first"), "first"),
-                                       _frame_number(body.get("last"), "last"))
-        return JSONResponse({**settings_json(t), "message": f"Saved {what} to {ctx.relative(t.settings_path)}."})
+        what = save_values(t.settings_path, object_field(body, "options"), _frame_number(body.get("first"), "first"),
+                           _frame_number(body.get("last"), "last"))
+        return {**settings_json(t), "message": f"Saved {what} to {ctx.relative(t.settings_path)}."}
 
-    async def remove(request: Request) -> Response:
-        body = await json_body(request)
+    def remove(body: dict) -> dict:
         t = tuner(ctx)
         first, last = _frame_number(body.get("first"), "first"), _frame_number(body.get("last"), "last")
-        await run_in_threadpool(remove_range, t.settings_path, first, last)
-        return JSONResponse({**settings_json(t), "message": f"Removed the range {first}–{last}."})
+        remove_range(t.settings_path, first, last)
+        return {**settings_json(t), "message": f"Removed the range {first}–{last}."}
 
     return [Route("/api/merge/state", state), Route("/api/merge/saved", saved),
-            Route("/api/merge/preview", preview, methods=["POST"]), Route("/api/merge/save", save, methods=["POST"]),
-            Route("/api/merge/remove-range", remove, methods=["POST"])]
+            Route("/api/merge/preview", posted(preview), methods=["POST"]),
+            Route("/api/merge/save", posted(save), methods=["POST"]),
+            Route("/api/merge/remove-range", posted(remove), methods=["POST"])]
 
 
 PAGE = PAGES.register("merge")(Page("merge", "Merge tuner", "Tune merge options on one frame with a live preview",

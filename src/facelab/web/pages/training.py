@@ -15,15 +15,16 @@ from starlette.routing import Route
 
 from facelab.errors import InputError
 from facelab.train import checkpoint, control
-from facelab.web.forms import json_body
+from facelab.web.forms import posted, text_field
 from facelab.web.pages import PAGES, Page
 
 DEFAULT_FOLDER = "model"
 
 
-def models_folder(ctx, request: Request) -> Path:
-    """The model folder the page looks at: ``?folder=`` (inside the workspace) or WORKSPACE/model."""
-    return ctx.path(request.query_params.get("folder") or DEFAULT_FOLDER)
+def models_folder(ctx, folder: str | None) -> Path:
+    """The model folder the page looks at: ``folder`` (``?folder=`` or the body's, inside the workspace) or
+    WORKSPACE/model."""
+    return ctx.path(folder or DEFAULT_FOLDER)
 
 
 def choose_model(folder: Path, models: list[str], asked: str | None) -> str | None:
@@ -31,7 +32,8 @@ def choose_model(folder: Path, models: list[str], asked: str | None) -> str | No
     None when the folder holds no model."""
     if asked:
         if asked not in models:
-            raise InputError(f"no model {asked!r} in this folder", fix=f"pick one of: {', '.join(models) or 'none'}")
+            raise InputError(f"no model {asked[:80]!r} in this folder",
+                             fix=f"pick one of: {', '.join(models) or 'none'}")
         return asked
     return max(models, key=lambda name: _last_written(folder, name), default=None)
 
@@ -97,7 +99,7 @@ def preview_history(ctx, folder: Path, model: str) -> list[str]:
 
 def routes(ctx) -> list[Route]:
     def status(request: Request) -> Response:
-        folder = models_folder(ctx, request)
+        folder = models_folder(ctx, request.query_params.get("folder"))
         models = checkpoint.find_models(folder)
         model = choose_model(folder, models, request.query_params.get("model"))
         body: dict[str, Any] = {"folder": ctx.relative(folder) if folder.exists() else None, "models": models}
@@ -105,24 +107,24 @@ def routes(ctx) -> list[Route]:
             body.update(describe(ctx, folder, model, time.time()))
         return JSONResponse(body)
 
-    async def ask(request: Request) -> Response:
-        data = await json_body(request)
-        folder = models_folder(ctx, request)
-        model = choose_model(folder, checkpoint.find_models(folder), str(data.get("model") or "") or None)
+    def ask(data: dict) -> dict:
+        folder = models_folder(ctx, text_field(data, "folder"))
+        model = choose_model(folder, checkpoint.find_models(folder), text_field(data, "model") or None)
         if model is None:
             raise InputError("no model in this folder", fix="start one with `facelab train --ui`")
         if not control.is_alive(control.read_status(folder, model)):
             raise InputError(f"no trainer is running for {model}",
                              fix="start it with `facelab train --ui` (or `facelab train` beside `facelab ui`)")
-        control.write_request(folder, model, str(data.get("action")))
-        return JSONResponse({"asked": data.get("action"), "model": model})
+        action = text_field(data, "action")
+        control.write_request(folder, model, action)
+        return {"asked": action, "model": model}
 
     def history(request: Request) -> Response:
-        folder = models_folder(ctx, request)
+        folder = models_folder(ctx, request.query_params.get("folder"))
         model = choose_model(folder, checkpoint.find_models(folder), request.query_params.get("model"))
         return JSONResponse({"previews": preview_history(ctx, folder, model) if model else []})
 
-    return [Route("/api/training/status", status), Route("/api/training/request", ask, methods=["POST"]),
+    return [Route("/api/training/status", status), Route("/api/training/request", posted(ask), methods=["POST"]),
             Route("/api/training/history", history)]
 
 

@@ -218,8 +218,10 @@ async function sortFolder() {
     const result = await facelab.waitJob(job, progress);
     state.selected.clear();
     await loadFaces();
-    facelab.status(`Sorted ${result.kept} faces by ${result.method}` +
-                   (result.trashed ? `; ${result.trashed} moved to the trash.` : "."), "ok");
+    const skipped = result.skipped.length ? ` ${result.skipped.length} unreadable face(s) left as they are: ` +
+      result.skipped.slice(0, 3).join(", ") + (result.skipped.length > 3 ? " …" : "") : "";
+    const trashed = result.trashed ? `; ${result.trashed} moved to the trash.` : ".";
+    facelab.status(`Sorted ${result.kept} faces by ${result.method}${trashed}${skipped}`, skipped ? "error" : "ok");
   } finally {
     setBusy(false);
     progress.hidden = true;

@@ -217,12 +217,15 @@ async function loadFace(index) {
 
 async function openFolder(folder) {
   const listing = await facelab.api(`/api/masks/faces?folder=${encodeURIComponent(folder)}`);
-  if (!listing.faces.length) { facelab.status(`no faces in ${listing.folder}`, "error"); return; }
+  // Faces that cannot be opened (a link, bad metadata) are left out and named, so one bad face blocks nothing.
+  const skipped = listing.skipped.length ? `${listing.skipped.length} face(s) left out: ` +
+    listing.skipped.slice(0, 3).map((f) => `${f.name} (${f.problem})`).join("; ") : "";
+  if (!listing.faces.length) { facelab.status(`no faces to edit in ${listing.folder}. ${skipped}`, "error"); return; }
   Object.assign(ed, { folder: listing.folder, faces: listing.faces, face: null });
   history.replaceState(null, "", `#${listing.folder}`);
   $("choose").hidden = true;
   $("editor").hidden = false;
-  facelab.status("");
+  facelab.status(skipped, skipped ? "error" : "");
   await loadFace(0);
 }
 

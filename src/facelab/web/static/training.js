@@ -129,7 +129,7 @@ async function poll() {
 
 async function ask(action, label) {
   if (!view.last || !view.last.running) return;
-  const done = await facelab.guard(() => facelab.post("/api/training/request" + query(), { action, model: view.model }));
+  const done = await facelab.guard(() => facelab.post("/api/training/request", { action, model: view.model, folder: view.folder }));
   if (done) facelab.status(`${label}: asked the trainer (it answers after its current iteration)`, "ok");
 }
 
