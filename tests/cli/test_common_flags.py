@@ -53,9 +53,10 @@ def test_an_options_flag_words_are_read_back_by_its_own_click_flag():
     def show(**values):
         _click.echo(repr(sorted(values.items())))
 
+    turn, size = options
     for words, want in (([], [("image_size", None), ("rotate_retry", None)]),
-                        (options[0].as_flags(True) + options[1].as_flags(128), [("image_size", 128), ("rotate_retry", True)]),
-                        (options[0].as_flags(False) + options[1].as_flags(None), [("image_size", None), ("rotate_retry", False)])):
+                        (turn.as_flags(True) + size.as_flags(128), [("image_size", 128), ("rotate_retry", True)]),
+                        (turn.as_flags(False) + size.as_flags(None), [("image_size", None), ("rotate_retry", False)])):
         result = CliRunner().invoke(show, words)
         assert result.exit_code == 0 and result.output.strip() == repr(want), (words, result.output)
     assert options[0].as_flags(False) == ["--no-rotate-retry"] and options[1].flag_names() == "--image-size"
