@@ -133,7 +133,7 @@ MALFORMED = [
      "lies outside"),
     ("POST", "/api/manual/accept", b'{"side": "dst", "frame": "00001.png", "boxes": "x"}', "no square given"),
     ("POST", "/api/manual/accept", b'{"side": "dst", "frame": "00001.png", "boxes": [[0, 0, 50, 50]],'
-     b' "image_size": true}', "whole number"),
+     b' "image_size": true}', "--image-size got True"),
     ("POST", "/api/training/request", b'{"action": "save", "folder": 3}', "'folder' must be a string"),
     ("POST", "/api/merge/save", b"\xff\xfe\x00", "not valid JSON"),
     ("POST", "/api/merge/save", b"", "not valid JSON"),
