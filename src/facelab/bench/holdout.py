@@ -8,7 +8,6 @@ recorded in ``split.json`` once it is complete).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from facelab.io import demo_media
 from facelab.io.files import write_json_atomic
+from facelab.io.safe_json import loads_bounded
 from facelab.io.frames import frame_name
 from facelab.progress import ProgressCallback, no_progress
 
@@ -109,7 +109,7 @@ def prepare(bench_dir: Path, *, max_frames: int | None = None, progress: Progres
 def _read_record(path: Path) -> dict[str, Any]:
     """The parts already extracted ({"src/train": [first, last], ...}); {} when missing or not ours."""
     try:
-        data = json.loads(path.read_text())
+        data = loads_bounded(path.read_bytes())
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):

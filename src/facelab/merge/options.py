@@ -14,7 +14,6 @@ that holds the frame (the tuner's per-shot choices win over a flag meant for the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -22,6 +21,7 @@ from typing import Any, Iterable, Mapping
 from facelab.errors import OptionError
 from facelab.geometry.colour import COLOUR_TRANSFERS
 from facelab.io.files import write_json_atomic
+from facelab.io.safe_json import loads_bounded
 from facelab.merge.masks import MASKS
 from facelab.merge.modes import MODES
 from facelab.options import Option, validate
@@ -89,7 +89,7 @@ def load_settings_file(path: Path) -> tuple[dict[str, Any], tuple[FrameRange, ..
     if not path.is_file():
         return {}, ()
     try:
-        data = json.loads(path.read_text())
+        data = loads_bounded(path.read_bytes())
         glob = _check(data.get("global", {}), path)
         ranges = tuple(
             FrameRange(int(r["first"]), int(r["last"]), _check(r.get("options", {}), path))
