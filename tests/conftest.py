@@ -12,6 +12,34 @@ from facelab.cli import main
 from facelab.io import demo_media
 
 
+def extract_faceset(video: Path, folder: Path, every: int, limit: int, size: int = 128) -> Path:
+    """Every ``every``-th frame of ``video`` → its face aligned as a full face at ``size`` px in ``folder``, until
+    ``limit`` faces are written; at least half of them must be found."""
+    from facelab.extract.extractor import extract_faces
+    from facelab.extract.frames import video_frames
+    from facelab.io.faceimage import write_face
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for index, frame in enumerate(video_frames(video)):
+        if index % every:
+            continue
+        for image, meta in extract_faces(frame.image, face_type="full", image_size=size, source_filename=frame.name,
+                                         max_faces=1):
+            write_face(folder / f"{Path(frame.name).stem}_0.jpg", image, meta)
+            written += 1
+        if written >= limit:
+            break
+    assert written >= limit // 2, f"only {written} faces found in {video}"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def faceset_from_video() -> Callable[..., Path]:
+    """``extract_faceset``: real aligned faces from a demo video, for the folders' own session fixtures."""
+    return extract_faceset
+
+
 @pytest.fixture(scope="session")
 def src_video() -> Path:
     """A woman, 472 frames, 640×360, 23.976 fps, H.264 + AAC."""

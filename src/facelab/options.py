@@ -19,8 +19,9 @@ class Option:
 
     ``name`` is a Python identifier; its CLI flag is ``--name-with-dashes``. ``type`` is inferred from
     ``default`` unless given (it must be given when the default is None, meaning "not set").
+    ``prompt``: the option's name in the user's words (``label``), shown in prompts and web forms; the seed's
+    whole questions, where the CLI asks with them, are the CLI's (``facelab.cli._common.ask(wording=...)``).
     ``fixed`` marks architecture options: saved with a model and never changed after.
-    ``question`` replaces the generated prompt text (for the seed's own wording).
     ``numbered`` choices are offered as ``(1) a, (2) b …`` and the number is taken as well as the name.
     ``aliases``: (short answer, choice) pairs taken for the choice, like the seed's ``h``/``f`` face types.
     """
@@ -33,7 +34,6 @@ class Option:
     max: float | None = None
     choices: tuple[Any, ...] | None = None
     prompt: str | None = None
-    question: str | None = None
     fixed: bool = False
     numbered: bool = False
     aliases: tuple[tuple[str, Any], ...] = ()

@@ -51,7 +51,8 @@ N_DECOYS = 32
 THRESHOLD = 8.0
 _KEY_SEED = 0x5EED_FACE
 _DECOY_SEED = 0xDEC0_0000
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+LABELLED_SUFFIXES = (".png", ".jpg", ".jpeg")  # images whose metadata holds the label: PNG iTXt, JPEG COM
+MODEL_SUFFIXES = (".onnx", ".dfm")  # exported models (facelab export): the label is in the ONNX metadata_props
 
 
 # -- metadata ------------------------------------------------------------------------------------------------
@@ -91,7 +92,9 @@ def label_jpeg(data: bytes, **details: Any) -> bytes:
 def read_label(path: Path) -> dict[str, Any] | None:
     """The facelab label found in an image's or video's metadata, or None."""
     path = Path(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in MODEL_SUFFIXES:
+        texts = _onnx_texts(path)
+    elif path.suffix.lower() in LABELLED_SUFFIXES:
         data = _read(path)
         texts = _png_texts(data) if data[:8] == b"\x89PNG\r\n\x1a\n" else _jpeg_comments(data)
     else:
@@ -139,6 +142,18 @@ def _png_texts(data: bytes) -> list[str]:
             texts.append((zlib.decompress(rest) if compressed else rest).decode("utf-8", "replace"))
         pos += 12 + length
     return texts
+
+
+def _onnx_texts(path: Path) -> list[str]:
+    """The values of an ONNX model's ``metadata_props`` (external weight files are not read)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:  # protobuf's DecodeError, onnx's own errors, OSError
+        raise InputError(f"cannot read this ONNX model ({str(err)[:200]})", path=path,
+                         fix="check that it is an exported .onnx or .dfm file") from None
+    return [p.value for p in model.metadata_props]
 
 
 def _jpeg_comments(data: bytes) -> list[str]:
@@ -282,7 +297,9 @@ def verify(path: str | Path, max_frames: int = 300) -> Verification:
     if not path.is_file():
         raise InputError("file not found", path=path, fix="check the path")
     label = read_label(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in MODEL_SUFFIXES:
+        return Verification(path, label, 0.0, 0)  # a model file has no pixels to watermark: frames_checked 0
+    if path.suffix.lower() in LABELLED_SUFFIXES:
         image = cv2.imdecode(np.frombuffer(_read(path), np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise InputError("cannot decode this image", path=path, fix="check that it is a PNG or JPEG file")

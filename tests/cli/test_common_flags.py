@@ -8,9 +8,9 @@ from click.testing import CliRunner
 
 from facelab.cli import cli
 
-# Commands that work on no workspace, so -w would be a flag that does nothing: bench measures on the packaged
-# demo media; xseg remove / fetch take the faces folder they work on as their argument.
-NO_WORKSPACE = {"bench", "xseg remove", "xseg fetch"}
+# Commands that work on no workspace, so -w would be a flag that does nothing: xseg remove / fetch take the faces
+# folder they work on as their argument.
+NO_WORKSPACE = {"xseg remove", "xseg fetch"}
 
 
 def _commands(group: click.Group = cli, prefix: str = ""):

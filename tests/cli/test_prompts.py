@@ -35,7 +35,7 @@ def answer(monkeypatch, capsys):
 @pytest.mark.parametrize("typed,value", [("y", True), ("n", False), ("Y", True), ("yes", True), ("no", False)])
 def test_yes_no_questions_take_y_and_n(answer, typed, value):
     assert answer(_option(EXTRACT_OPTIONS, "rotate_retry"), typed) is value
-    assert answer(_option(EXTRACT_OPTIONS, "debug"), typed) is value  # a question in the seed's own words
+    assert answer(_option(EXTRACT_OPTIONS, "debug"), typed) is value  # an option without a default
 
 
 @pytest.mark.parametrize("options", [SAE_OPTIONS, SAEHD_OPTIONS, EXTRACT_OPTIONS], ids=["sae", "saehd", "extract"])
@@ -62,3 +62,19 @@ def test_yes_takes_defaults_without_asking(monkeypatch):
     monkeypatch.setattr(_common, "interactive", lambda yes: not yes)
     values = _common.ask([_option(SAE_OPTIONS, "face_type"), _option(EXTRACT_OPTIONS, "rotate_retry")], {}, yes=True)
     assert values == {"face_type": "full", "rotate_retry": False}
+
+
+def test_prompts_ask_in_the_options_words_or_the_clis_own(monkeypatch):
+    """The generated prompt names the option by its ``prompt``; a command's ``wording`` (the seed's question,
+    kept in cli/) replaces the whole text."""
+    from facelab.cli.extract import WORDING
+    from facelab.merge.options import MERGE_OPTIONS
+
+    asked = []
+    monkeypatch.setattr(_common, "interactive", lambda yes: not yes)
+    monkeypatch.setattr(builtins, "input", lambda text="": asked.append(text) or "")
+    debug, blur = _option(EXTRACT_OPTIONS, "debug"), _option(MERGE_OPTIONS, "blur")
+    assert _common.ask([debug, blur], {}, yes=False, wording=WORDING) == {"debug": None, "blur": 0}
+    assert asked == [WORDING["debug"], "Blur mask (default 0, ?:help): "]
+    _common.ask([debug], {}, yes=False)
+    assert asked[-1] == "Write aligned_debug images (default none, ?:help): "

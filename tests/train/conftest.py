@@ -6,40 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from facelab.extract.extractor import extract_faces
-from facelab.extract.frames import video_frames
-from facelab.io.faceimage import write_face
-
 FACE_SIZE = 128  # files at 128 px; the tests' models train at 64 px (a plain resize) or re-crop them
 
 
-def _extract(video: Path, folder: Path, every: int, limit: int) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for index, frame in enumerate(video_frames(video)):
-        if index % every:
-            continue
-        faces = extract_faces(frame.image, face_type="full", image_size=FACE_SIZE, source_filename=frame.name,
-                              max_faces=1)
-        for image, meta in faces:
-            write_face(folder / f"{Path(frame.name).stem}_0.jpg", image, meta)
-            written += 1
-        if written >= limit:
-            break
-    assert written >= limit // 2, f"only {written} faces found in {video}"
-    return folder
-
-
 @pytest.fixture(scope="session")
-def src_faceset(tmp_path_factory, src_video) -> Path:
+def src_faceset(tmp_path_factory, src_video, faceset_from_video) -> Path:
     """~30 aligned full faces of the woman in the src demo video (128 px JPEGs with metadata)."""
-    return _extract(src_video, tmp_path_factory.mktemp("faces") / "src_aligned", every=15, limit=30)
+    return faceset_from_video(src_video, tmp_path_factory.mktemp("faces") / "src_aligned", 15, 30, FACE_SIZE)
 
 
 @pytest.fixture(scope="session")
-def dst_faceset(tmp_path_factory, dst_video) -> Path:
+def dst_faceset(tmp_path_factory, dst_video, faceset_from_video) -> Path:
     """~20 aligned full faces of the man in the dst demo video."""
-    return _extract(dst_video, tmp_path_factory.mktemp("faces") / "dst_aligned", every=3, limit=20)
+    return faceset_from_video(dst_video, tmp_path_factory.mktemp("faces") / "dst_aligned", 3, 20, FACE_SIZE)
 
 
 # The smallest SAE at 64 px: every width at its minimum, so a CPU trains it in seconds per iteration.

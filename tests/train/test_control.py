@@ -99,6 +99,16 @@ def test_a_stopped_stale_or_dead_trainer_reads_as_not_running(tmp_path):
     assert not control.is_alive(None)
 
 
+def test_only_a_positive_pid_of_a_running_process_is_alive():
+    """One pid check serves the status reader and the sample cache's orphan clean-up: 0 and negative pids name
+    process groups (kill(0, 0) always succeeds), so a status or cache name saying pid 0 must not read as alive."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    assert control.pid_alive(os.getpid()) and control.pid_alive(1)  # ours, and init (someone else's: still alive)
+    for pid in (int(dead.stdout), 0, -1, 2**70, True, "123", None, 1.0):
+        assert not control.pid_alive(pid), pid
+
+
 def test_missing_or_foreign_status_reads_as_none(tmp_path):
     assert control.read_status(tmp_path, "SAE") is None
     (tmp_path / "SAE_status.json").write_text("{half")

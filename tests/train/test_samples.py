@@ -249,3 +249,116 @@ def test_saehd_batches_carry_eye_masks_and_honour_warp_and_flip(caches):
         assert ((em > 127) & (mask < 128)).sum() < 0.05 * (em > 127).sum()  # moved with the face
     plain = samples.make_batch(*caches, FeedSettings(batch_size=3), np.random.default_rng(3))
     assert "src_em_mask" not in plain
+
+
+# -- masked training from applied XSeg masks ----------------------------------------------------------------
+
+WITHOUT_XSEG = 3  # faces of the faceset left without an applied mask (the fallback: hull + polygons)
+
+
+@pytest.fixture(scope="module")
+def xseg_faceset(src_faceset, tmp_path_factory):
+    """A copy of the src faceset with a real (briefly trained, so blotchy, nothing like a hull) XSeg applied by
+    `facelab xseg apply`'s own function, then taken out of the last WITHOUT_XSEG faces; the first face also
+    carries mask polygons (the XSeg mask wins over them)."""
+    import shutil
+
+    from facelab.io.faceimage import write_meta
+    from facelab.xseg.apply import apply_folder
+    from facelab.xseg.segmenter import Segmenter
+    from facelab.xseg.stored import KEY
+    from facelab.xseg.trainer import train_xseg
+
+    folder = tmp_path_factory.mktemp("xseg_faces") / "aligned"
+    shutil.copytree(src_faceset, folder)
+    model = tmp_path_factory.mktemp("xseg_model") / "xseg"
+    train_xseg(model, [folder], {"resolution": 64, "channels": 4, "batch_size": 2}, max_iterations=2, seed=0)
+    assert apply_folder(folder, Segmenter.load(model)).done == len(list_faces(folder))
+    paths = list_faces(folder)
+    meta = read_meta(paths[0])
+    meta.mask_polygons = {"include": [], "exclude": [_square(0, 0, 60, 60)]}
+    write_meta(paths[0], meta)
+    for path in paths[-WITHOUT_XSEG:]:
+        meta = read_meta(path)
+        del meta.extra[KEY]
+        write_meta(path, meta)
+    return folder
+
+
+def _hull_and_polygons(meta, size: int) -> np.ndarray:
+    model_from_file = np.array([[size / meta.image_size, 0, 0], [0, size / meta.image_size, 0]])
+    polys = meta.mask_polygons or {}
+    return samples.face_mask(transform_points(meta.landmarks, model_from_file), size,
+                             [transform_points(p, model_from_file) for p in polys.get("include", [])],
+                             [transform_points(p, model_from_file) for p in polys.get("exclude", [])])
+
+
+def test_applied_xseg_masks_are_the_training_targets_else_hull_and_polygons(xseg_faceset, monkeypatch, caplog):
+    import cv2
+    import torch
+
+    from facelab.train.loop import to_tensors
+    from facelab.xseg.stored import stored_mask
+
+    paths = list_faces(xseg_faceset)
+    with caplog.at_level("INFO", logger="facelab.train.samples"):
+        cache = FaceCache.build(xseg_faceset, "full", 64)
+    try:
+        n = len(paths)
+        assert cache.xseg_masks == n - WITHOUT_XSEG
+        assert f"masks: XSeg on {n - WITHOUT_XSEG} of {n} faces, hull+polygons on {WITHOUT_XSEG}" in caplog.text
+        expected = []
+        for i, path in enumerate(paths):
+            meta = read_meta(path)
+            stored = stored_mask(meta)
+            hull = _hull_and_polygons(meta, 64)
+            if i < n - WITHOUT_XSEG:
+                want = np.rint(cv2.resize(stored, (64, 64), interpolation=cv2.INTER_AREA) * 255).astype(np.uint8)
+                assert np.abs(want.astype(int) - hull).mean() > 20  # a target the hull could not pass for
+            else:
+                assert stored is None
+                want = hull
+            np.testing.assert_array_equal(cache.masks[i], want)
+            expected.append(want)
+        # What SAE's learned mask and SAEHD's masked loss train against: the batch's mask tensor. The random
+        # affine is made the identity so the target is the cache's mask pixel for pixel.
+        monkeypatch.setattr(samples, "random_affine", lambda rng, size, flip, scale_mod=0.0: np.eye(2, 3))
+        settings = FeedSettings(batch_size=12, random_flip=False, random_warp=False)
+        batch = samples.make_batch(cache, cache, settings, np.random.default_rng(1))
+        tensors = to_tensors(batch, torch.device("cpu"), torch.contiguous_format)
+        for side in ("src", "dst"):
+            for k in range(settings.batch_size):
+                i = next(j for j in range(n) if np.array_equal(cache.faces[j], batch[f"{side}_target"][k]))
+                torch.testing.assert_close(tensors[f"{side}_mask"][k, 0],
+                                           torch.from_numpy(expected[i]).float() / 255, rtol=0, atol=0)
+    finally:
+        cache.close()
+
+
+def test_xseg_masks_follow_the_face_into_another_face_type(xseg_faceset):
+    import cv2
+
+    from facelab.geometry.alignment import face_from_landmarks
+    from facelab.types import FaceType
+    from facelab.xseg.stored import stored_mask
+
+    path = list_faces(xseg_faceset)[1]
+    image, meta = read_face(path)
+    _, mask, _, from_xseg = samples.crop_to_model(image, meta, "half", 64)
+    model_from_file = face_from_landmarks(meta.landmarks, FaceType.HALF, 64)
+    want = cv2.warpAffine(stored_mask(meta), model_from_file, (64, 64), flags=cv2.INTER_LINEAR)
+    assert from_xseg
+    np.testing.assert_array_equal(mask, np.rint(np.clip(want, 0, 1) * 255).astype(np.uint8))
+
+
+def test_a_faceset_without_xseg_masks_trains_on_hull_and_polygons(src_faceset, caplog):
+    with caplog.at_level("INFO", logger="facelab.train.samples"):
+        cache = FaceCache.build(src_faceset, "full", 64)
+    try:
+        paths = list_faces(src_faceset)
+        assert cache.xseg_masks == 0
+        assert f"hull+polygons on all {len(paths)} faces (no XSeg mask applied)" in caplog.text
+        for i in (0, len(paths) - 1):
+            np.testing.assert_array_equal(cache.masks[i], _hull_and_polygons(read_meta(paths[i]), 64))
+    finally:
+        cache.close()

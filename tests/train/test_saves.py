@@ -32,7 +32,7 @@ class _Killed(BaseException):
 
 
 # Everything a save does to the disk, in its own namespace: each call is a moment a kill can hit.
-_SAVE_STEPS = ("_write_json", "save_model", "save_file", "_fsync", "_fsync_dir")
+_SAVE_STEPS = ("_write_json", "save_model", "save_file", "_fsync", "fsync_folder")
 
 
 def _tiny_model(seed: int) -> tuple[torch.nn.Module, torch.optim.Optimizer, dict]:

@@ -54,15 +54,21 @@ def base_url(ui) -> str:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright_driver():
+    """The one Playwright driver of the session (the sync API allows one at a time), for every browser."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run ./run.sh setup (it installs Debian's chromium)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -90,3 +96,20 @@ def screenshot(tmp_path_factory):
         return path
 
     return take
+
+
+# The smallest XSeg (tests/xseg/conftest.py's widths): a 2-core CPU trains it in a few seconds.
+TINY_XSEG = {"resolution": 64, "channels": 4, "batch_size": 4, "learning_rate": 2e-3, "save_minutes": 600.0}
+TINY_XSEG_ITERATIONS = 12
+
+
+@pytest.fixture(scope="session")
+def tiny_xseg(demo_workspace, tmp_path_factory) -> Path:
+    """A tiny generic-start XSeg trained TINY_XSEG_ITERATIONS iterations on the demo workspace's faces: its folder
+    (tests copy it to WORKSPACE/model/xseg)."""
+    from facelab.xseg.trainer import train_xseg
+
+    folder = tmp_path_factory.mktemp("tiny_xseg") / "xseg"
+    train_xseg(folder, [demo_workspace / "data_src/aligned", demo_workspace / "data_dst/aligned"], dict(TINY_XSEG),
+               max_iterations=TINY_XSEG_ITERATIONS, seed=0)
+    return folder

@@ -1,18 +1,23 @@
 """The mask editor page in a real browser: polygons drawn with the mouse land in the face's metadata (pixels
-untouched), the wheel walks the edit history, and the keys save, confirm, skip and walk the folder."""
+untouched), the wheel walks the edit history, and the keys save, confirm, skip and walk the folder. With a
+trained XSeg, its prediction is laid over each face and the folder can be walked least sure first."""
 
 from __future__ import annotations
 
+import shutil
 import struct
+import time
 
 import cv2
 import httpx
 import numpy as np
+import pytest
+from playwright.sync_api import expect
 
 from facelab.io.faceimage import list_faces, read_meta
 from facelab.train.samples import face_mask
 
-from .conftest import TOKEN
+from .conftest import TINY_XSEG_ITERATIONS, TOKEN
 
 FOLDER = "data_dst/aligned"
 PREVIEW_DONE = "() => !ed.preview.running && !ed.preview.wanted && document.getElementById('mask').complete"
@@ -232,3 +237,144 @@ def test_moving_never_overwrites(ui, base_url, workspace):
     assert answer.status_code == 400 and "already holds" in answer.json()["error"]
     assert (workspace / "data_dst" / name / face.name).read_bytes() == b"older face"
     assert face.read_bytes() == before  # refused before anything was written
+
+
+# -- the segmenter's prediction and the least-sure-first order -----------------------------------------------
+
+
+def test_uncertainty_is_zero_when_sure_and_one_for_coin_tosses():
+    from facelab.web.pages.masks import uncertainty
+
+    sure, tosses = np.array([[[0.0, 1.0], [1.0, 0.0]]]), np.full((1, 2, 2), 0.5)
+    half = np.array([[[0.0, 0.5], [1.0, 0.5]]])
+    np.testing.assert_allclose(uncertainty(np.concatenate([sure, tosses, half])), [0.0, 1.0, 0.5])
+    assert uncertainty(np.array([[[0.1]]]))[0] == pytest.approx(uncertainty(np.array([[[0.9]]]))[0])  # symmetric
+
+
+def _segmenter_says(xseg_folder, face):
+    """What the XSeg predicts for a face file, computed here: (uint8 mask, uncertainty)."""
+    from facelab.io.faceimage import read_face
+    from facelab.web.pages.masks import uncertainty
+    from facelab.xseg.segmenter import Segmenter
+
+    prob = Segmenter.load(xseg_folder).predict(read_face(face)[0][None])
+    return np.rint(prob[0] * 255).astype(np.uint8), float(uncertainty(prob)[0])
+
+
+def _finished_job(client, job: int) -> dict:
+    for _ in range(600):
+        state = client.get(f"/api/jobs/{job}").json()
+        if state["finished"]:
+            assert state["error"] is None, state["error"]
+            return state["result"]
+        time.sleep(0.1)
+    raise AssertionError("the order job did not finish in 60 s")
+
+
+def test_the_overlay_endpoint_returns_the_segmenters_prediction(ui, base_url, workspace, tiny_xseg):
+    face = list_faces(workspace / FOLDER)[2]
+    rel = f"{FOLDER}/{face.name}"
+    with httpx.Client(base_url=base_url, headers={"X-Facelab-Token": TOKEN}) as client:
+        # No segmenter yet: a clear one-line answer, the same from every endpoint that needs it.
+        info = client.get("/api/masks/segmenter").json()
+        assert info["trained"] is False and "No trained XSeg in model/xseg" in info["message"]
+        assert "facelab xseg train" in info["message"]
+        for answer in (client.get("/api/masks/prediction", params={"path": rel}),
+                       client.post("/api/masks/order", json={"folder": FOLDER})):
+            assert answer.status_code == 400 and "no trained XSeg" in answer.json()["error"]
+            assert "facelab xseg train" in answer.json()["fix"]
+
+        shutil.copytree(tiny_xseg, workspace / "model/xseg")
+        info = client.get("/api/masks/segmenter").json()
+        assert info["trained"] is True and info["iteration"] == TINY_XSEG_ITERATIONS
+        answer = client.get("/api/masks/prediction", params={"path": rel})
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        shown = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
+        want, score = _segmenter_says(workspace / "model/xseg", face)
+        assert shown.shape == (read_meta(face).image_size,) * 2 and shown.dtype == np.uint8
+        assert np.abs(shown.astype(int) - want).max() <= 1  # the same net, the same face
+        assert float(answer.headers["X-Facelab-Uncertainty"]) == pytest.approx(score, abs=1e-4)
+        assert client.get("/api/masks/prediction", params={"path": rel}).content == answer.content  # cached
+
+        # A retrained XSeg (new weights) is loaded again: its prediction replaces the cached one.
+        from facelab.xseg.trainer import train_xseg
+
+        train_xseg(workspace / "model/xseg", [workspace / FOLDER], {}, max_iterations=TINY_XSEG_ITERATIONS + 3)
+        again = client.get("/api/masks/prediction", params={"path": rel})
+        assert client.get("/api/masks/segmenter").json()["iteration"] == TINY_XSEG_ITERATIONS + 3
+        retrained, _ = _segmenter_says(workspace / "model/xseg", face)
+        assert np.abs(cv2.imdecode(np.frombuffer(again.content, np.uint8), -1).astype(int) - retrained).max() <= 1
+        assert again.content != answer.content
+
+        # Applied to the face (`facelab xseg apply`), that mask is what training uses: the page is told so.
+        from facelab.xseg.apply import apply_folder
+        from facelab.xseg.segmenter import Segmenter
+
+        assert client.get("/api/masks/face", params={"path": rel}).json()["xseg_applied"] is False
+        apply_folder(workspace / FOLDER, Segmenter.load(workspace / "model/xseg"))
+        assert client.get("/api/masks/face", params={"path": rel}).json()["xseg_applied"] is True
+
+        assert client.get("/api/masks/prediction", params={"path": "../outside.jpg"}).status_code == 403
+        assert client.get("/api/masks/prediction", params={"path": "data_dst/00001.png"}).status_code == 400
+
+
+def test_least_sure_first_is_the_order_of_the_uncertainty_score(ui, base_url, workspace, tiny_xseg):
+    shutil.copytree(tiny_xseg, workspace / "model/xseg")
+    faces = list_faces(workspace / FOLDER)
+    (workspace / FOLDER / "broken.jpg").write_bytes(faces[0].read_bytes()[:400])  # a damaged face is left out
+    with httpx.Client(base_url=base_url, headers={"X-Facelab-Token": TOKEN}) as client:
+        started = client.post("/api/masks/order", json={"folder": FOLDER})
+        assert started.status_code == 200, started.text
+        result = _finished_job(client, started.json()["job"])
+    assert [s["name"] for s in result["skipped"]] == ["broken.jpg"]
+    assert sorted(result["faces"]) == [f"{FOLDER}/{p.name}" for p in faces]
+    ours = {f"{FOLDER}/{p.name}": _segmenter_says(workspace / "model/xseg", p)[1] for p in faces}
+    np.testing.assert_allclose(result["scores"], [ours[f] for f in result["faces"]], atol=1e-4)
+    assert result["scores"] == sorted(result["scores"], reverse=True)
+    assert len(set(result["scores"])) > len(faces) // 2  # the scores tell the faces apart
+    walked = [ours[f] for f in result["faces"]]
+    assert all(a >= b - 1e-4 for a, b in zip(walked, walked[1:]))  # by our own scores, too: least sure first
+
+
+def test_the_page_overlays_the_prediction_and_walks_least_sure_first(page, base_url, workspace, tiny_xseg,
+                                                                      screenshot):
+    faces = list_faces(workspace / FOLDER)
+    first = f"{FOLDER}/{faces[0].name}"
+    open_editor(page, base_url, first)
+    expect(page.locator("#segmenter")).to_contain_text("No trained XSeg")
+    expect(page.locator("#overlay")).to_be_disabled()
+    page.keyboard.press("o")
+    expect(page.locator("#status")).to_contain_text("facelab xseg train")
+    screenshot(page, "masks-no-segmenter")
+
+    shutil.copytree(tiny_xseg, workspace / "model/xseg")
+    open_editor(page, base_url, first)
+    expect(page.locator("#segmenter")).to_have_text(f"XSeg at iteration {TINY_XSEG_ITERATIONS}")
+    plain = page.locator("#face").screenshot()
+    page.keyboard.press("o")
+    page.wait_for_function("(p) => document.getElementById('face').dataset.overlay === p", arg=first)
+    expect(page.locator("#overlay")).to_be_checked()
+    expect(page.locator("#position")).to_contain_text("segmenter uncertainty")
+    tinted = page.locator("#face").screenshot()
+    assert _png(plain).shape == _png(tinted).shape and np.abs(_png(plain) - _png(tinted)).mean() > 3
+    screenshot(page, "masks-overlay")
+
+    page.select_option("#order", "unsure")
+    page.wait_for_function("() => document.body.dataset.order === 'unsure'")
+    order = page.evaluate("() => ed.faces")
+    ours = {f"{FOLDER}/{p.name}": _segmenter_says(workspace / "model/xseg", p)[1] for p in faces}
+    assert sorted(order) == sorted(ours)
+    assert all(ours[a] >= ours[b] - 1e-4 for a, b in zip(order, order[1:]))  # least sure first
+    wait_for_face(page, order[0])
+    page.wait_for_function("(p) => document.getElementById('face').dataset.overlay === p", arg=order[0])
+    expect(page.locator("#status")).to_contain_text("least sure first")
+    screenshot(page, "masks-least-sure-first")
+    page.keyboard.press("c")  # the keys walk the new order
+    wait_for_face(page, order[1])
+    page.keyboard.press("o")
+    page.wait_for_function("() => !document.getElementById('face').dataset.overlay")
+    expect(page.locator("#overlay")).not_to_be_checked()
+
+
+def _png(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).astype(int)

@@ -60,7 +60,7 @@ def test_links_leading_out_of_the_workspace_are_refused(tmp_path):
 def test_start_page_lists_every_page(page, screenshot):
     page.wait_for_selector("#pages li")
     titles = page.locator("nav a:not(.brand)").all_inner_texts()
-    assert titles == ["Manual extraction", "Mask editor", "Faceset", "Training", "Merge tuner"]
+    assert titles == ["Manual extraction", "Mask editor", "Faceset", "Training", "Merge tuner", "Live"]
     assert "dst frames: 15" in page.inner_text("#counts")
     screenshot(page, "index")
 

@@ -1,5 +1,6 @@
 """The training page in a real browser: the last save when no trainer runs, and a real trainer (in a thread)
-saved, re-previewed and stopped from the page's keys. Also `facelab train --ui`."""
+saved, re-previewed and stopped from the page's keys; the workspace's XSeg listed beside the swap models. Also
+`facelab train --ui`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from playwright.sync_api import expect
 from facelab.train import checkpoint, control
 from facelab.workspace import Workspace
 
-from .conftest import TOKEN
+from .conftest import TINY_XSEG_ITERATIONS, TOKEN
 
 DEMO_ITERATIONS = 4  # the demo workspace's SAE (tests/web/conftest.py)
 
@@ -34,7 +35,7 @@ def _wait_new_preview(page, old: str) -> str:
     """Wait until the page's <img> points at another preview file version and has loaded it."""
     page.wait_for_function("old => { const i = document.getElementById('preview'); "
                            "return i.getAttribute('src') && i.getAttribute('src') !== old && i.complete "
-                           "&& i.naturalWidth > 0; }", arg=old, timeout=20000)
+                           "&& i.naturalWidth > 0; }", arg=old, timeout=60000)
     return _preview_src(page)
 
 
@@ -73,6 +74,7 @@ def test_page_shows_the_last_save_when_no_trainer_runs(page, base_url, workspace
     shown = httpx.get(base_url + "/api/training/status?model=SAE", headers={"X-Facelab-Token": TOKEN}).json()
     assert shown["running"] is False and shown["stopped_by"] == "trainer gone"
     assert shown["iteration"] == DEMO_ITERATIONS and shown["models"] == ["Other", "SAE"]
+    assert [m["folder"] for m in shown["listed"]] == ["model", "model"]  # no XSeg trained in this workspace
 
 
 def test_keys_save_refresh_and_stop_a_real_trainer(page, base_url, workspace, screenshot):
@@ -150,3 +152,65 @@ def test_train_ui_prints_a_url_with_a_token_and_stops_the_server_after(run_cli, 
     assert status["running"] is False and status["stopped_by"] == "iterations"
     with pytest.raises(httpx.ConnectError):  # the UI server stopped with the training
         httpx.get(found.group(0), timeout=2)
+
+
+def test_the_xseg_is_listed_beside_the_workspace_models(page, base_url, workspace, tiny_xseg, screenshot):
+    from facelab.xseg.trainer import train_xseg
+
+    model_dir = Workspace(workspace).model
+    shutil.copytree(tiny_xseg, model_dir / "xseg")
+    for path in (model_dir / "xseg").rglob("*"):
+        os.utime(path, (1e9, 1e9))  # older than the SAE: the page opens the SAE, the latest written
+    with httpx.Client(base_url=base_url, headers={"X-Facelab-Token": TOKEN}) as client:
+        shown = client.get("/api/training/status").json()
+        assert shown["models"] == ["SAE", "XSeg"] and shown["model"] == "SAE" and not shown["segmenter"]
+        assert shown["listed"] == [{"name": "SAE", "folder": "model", "segmenter": False},
+                                   {"name": "XSeg", "folder": "model/xseg", "segmenter": True}]
+        xseg = client.get("/api/training/status", params={"model": "XSeg"}).json()
+        assert xseg["model_folder"] == "model/xseg" and xseg["segmenter"] is True
+        assert xseg["iteration"] == TINY_XSEG_ITERATIONS and xseg["running"] is False
+        assert xseg["preview"]["path"] == "model/xseg/XSeg_preview.png"
+        wrong = client.get("/api/training/status", params={"model": "XSeg", "model_folder": "model"})
+        assert wrong.status_code == 400 and "SAE, XSeg" in wrong.json()["fix"]
+        refused = client.post("/api/training/request", json={"action": "save", "model": "XSeg",
+                                                             "model_folder": "model/xseg"})
+        assert refused.status_code == 400 and "no trainer is running for XSeg" in refused.json()["error"]
+
+    page.goto(base_url + "/training")
+    expect(page.locator("#modelName")).to_have_text("SAE")
+    expect(page.locator("#pickerLabel")).to_be_visible()
+    page.select_option("#model", "model/xseg/XSeg")
+    expect(page.locator("#modelName")).to_contain_text("face segmenter (model/xseg)")
+    expect(page.locator("#iteration")).to_have_text(str(TINY_XSEG_ITERATIONS))
+    expect(page.locator("#lossDstLabel")).to_have_text("1 − IoU")
+    expect(page.locator("#rows")).to_contain_text("predicted mask")
+    page.wait_for_function("() => { const i = document.getElementById('preview'); "
+                           "return i.complete && i.naturalWidth === 3 * 64; }")  # face | mask | overlay
+    assert "model/xseg/XSeg_preview.png" in _preview_src(page)
+    screenshot(page, "training-xseg")
+    page.select_option("#model", "model/SAE")
+    expect(page.locator("#iteration")).to_have_text(str(DEMO_ITERATIONS))
+
+    # A running `facelab xseg train` answers the page's keys like any trainer.
+    page.select_option("#model", "model/xseg/XSeg")
+    outcome: dict = {}
+
+    def train() -> None:
+        try:
+            outcome["result"] = train_xseg(model_dir / "xseg", [Workspace(workspace).aligned("dst")], {}, minutes=2.0)
+        except Exception as exc:  # noqa: BLE001 — reported by the test below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=train, name="test-xseg-trainer", daemon=True)
+    thread.start()
+    try:
+        expect(page.locator("#state")).to_have_text("running", timeout=30000)
+        page.keyboard.press("Enter")  # save and stop
+        thread.join(timeout=60)
+        assert not thread.is_alive() and "error" not in outcome, outcome
+        assert outcome["result"].stopped_by == "save and stop"
+        expect(page.locator("#state")).to_have_text("stopped")
+        expect(page.locator("#iteration")).to_have_text(str(outcome["result"].iteration))
+        expect(page.locator("#note")).to_contain_text("last run stopped: save and stop")
+    finally:
+        thread.join(timeout=120)

@@ -74,10 +74,16 @@ def test_cli_apply_remove_fetch(workspace, tiny_xseg, run_cli):
     assert applied.code == 0, applied.err
     assert f"to {len(list_faces(folder))} face(s)" in applied.out
     assert all(has_mask(read_meta(p)) for p in list_faces(folder))
-    removed = run_cli("xseg", "remove", str(folder))
-    assert removed.code == 0 and not any(has_mask(read_meta(p)) for p in list_faces(folder))
-    fetched = run_cli("xseg", "fetch", str(folder))
+    removed = run_cli("xseg", "remove", "-w", str(workspace), "--yes")  # DIR defaults to the workspace's dst faces
+    assert removed.code == 0 and str(folder) in removed.out, removed.err
+    assert not any(has_mask(read_meta(p)) for p in list_faces(folder))
+    fetched = run_cli("xseg", "fetch", "-w", str(workspace), "--side", "src", "--yes")
     assert fetched.code == 0 and "Copied 0 labelled face(s)" in fetched.out
+    assert str(workspace / "data_src/aligned_xseg") in fetched.out
+    again = run_cli("xseg", "apply", "-w", str(workspace), "--yes")
+    assert again.code == 0 and all(has_mask(read_meta(p)) for p in list_faces(folder))
+    elsewhere = run_cli("xseg", "remove", "-w", str(workspace / "nowhere"))
+    assert elsewhere.code == 2 and "folder not found" in elsewhere.err
     missing = run_cli("xseg", "apply", str(folder), "-w", str(workspace / "nowhere"))
     assert missing.code == 2 and "no trained XSeg" in missing.err
 

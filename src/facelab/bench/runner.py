@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,9 +30,12 @@ class BenchReport:
     matmul_peak_gflops: dict[str, float]  # per "device precision", e.g. "cpu bf16"
     rows: list[stages.BenchRow] = field(default_factory=list)
     quick: bool = False
+    # The same per CPU-second of this process (CPU devices): what training's CPU time per step is compared with.
+    matmul_peak_cpu_gflops: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"machine": self.machine, "matmul_peak_gflops": self.matmul_peak_gflops, "quick": self.quick,
+        return {"machine": self.machine, "matmul_peak_gflops": self.matmul_peak_gflops,
+                "matmul_peak_cpu_gflops": self.matmul_peak_cpu_gflops, "quick": self.quick,
                 "rows": [dataclasses.asdict(r) for r in self.rows]}
 
 
@@ -77,6 +81,9 @@ def run_benchmarks(which: str = "all", devices: list[torch.device] | None = None
             key = f"{device} {precision_name(dtype)}"
             report.matmul_peak_gflops[key] = max(report.matmul_peak_gflops.get(key, 0.0),
                                                  matmul_peak_gflops(device, dtype))
+            if device.type == "cpu":
+                report.matmul_peak_cpu_gflops[key] = max(report.matmul_peak_cpu_gflops.get(key, 0.0),
+                                                         matmul_peak_gflops(device, dtype, clock=time.process_time))
 
     for device in devices or bench_devices():
         if "extract" in chosen:
@@ -95,9 +102,12 @@ def run_benchmarks(which: str = "all", devices: list[torch.device] | None = None
 
 
 def format_table(report: BenchReport) -> list[str]:
-    """The report as aligned text lines: one row per measurement, then the settings behind each row."""
+    """The report as aligned text lines: one row per measurement, then the settings behind each row.
+
+    "% peak" compares wall time with the matmul peak; "% CPU" compares CPU time (GFLOP per CPU-second of the
+    process, training and matmul alike), which stays meaningful when other work shares the cores."""
     head = (f"{'bench':8s} {'setting':18s} {'device':7s} {'prec':5s} {'rate':>16s} {'ms/it median':>12s} "
-            f"{'IQR ms':>15s} {'its':>4s} {'peak MiB':>13s} {'GFLOP/s':>8s} {'% peak':>6s}")
+            f"{'IQR ms':>15s} {'its':>4s} {'peak MiB':>13s} {'GFLOP/s':>8s} {'% peak':>6s} {'% CPU':>6s}")
     lines = [head, "-" * len(head)]
     for r in report.rows:
         peak = report.matmul_peak_gflops.get(f"{r.device} {r.precision}")
@@ -105,11 +115,12 @@ def format_table(report: BenchReport) -> list[str]:
         share = f"{100 * r.gflops / peak:5.0f}%" if r.gflops is not None and peak else f"{'':6s}"
         lines.append(f"{r.bench:8s} {r.setting:18s} {r.device:7s} {r.precision:5s} {r.rate:9.2f} {r.unit:>6s} "
                      f"{r.median_ms:12.1f} {f'{r.q1_ms:.1f}-{r.q3_ms:.1f}':>15s} {r.iterations:4d} "
-                     f"{f'{r.peak_mib:.0f} {r.memory}':>13s} {gflops} {share}")
+                     f"{f'{r.peak_mib:.0f} {r.memory}':>13s} {gflops} {share} {_cpu_share(report, r)}")
     lines.append("")
     for key, peak in report.matmul_peak_gflops.items():
+        per_cpu = report.matmul_peak_cpu_gflops.get(key)
         lines.append(f"matmul peak on {key} (best of the measurements around training in this run): "
-                     f"{peak:.0f} GFLOP/s")
+                     f"{peak:.0f} GFLOP/s" + (f", {per_cpu:.0f} GFLOP per CPU-second" if per_cpu else ""))
     for key in dict.fromkeys((r.bench, r.setting) for r in report.rows):
         row = next(r for r in report.rows if (r.bench, r.setting) == key)
         lines.append(f"{row.bench} {row.setting}: {row.description}")
@@ -125,6 +136,15 @@ def format_table(report: BenchReport) -> list[str]:
                  f"{m['cpu_capability']}), load average {m['load_average']:.1f} at start, "
                  f"{m.get('load_average_end', float('nan')):.1f} at end" + (" — quick run" if report.quick else ""))
     return lines
+
+
+def _cpu_share(report: BenchReport, row: stages.BenchRow) -> str:
+    """The "% CPU" cell: training GFLOP per CPU-second against the matmul's, or blank."""
+    peak = report.matmul_peak_cpu_gflops.get(f"{row.device} {row.precision}")
+    cpu_ms = row.extra.get("cpu_ms")
+    if not peak or not cpu_ms:
+        return f"{'':6s}"
+    return f"{100 * row.extra['gflop_per_step'] / (cpu_ms / 1000) / peak:5.0f}%"
 
 
 def save(report: BenchReport, path: str | Path) -> None:

@@ -2,14 +2,15 @@
 
 - extract: RetinaFace + two-pass 68 landmarks + alignment, full face at 256 px, on 640×360 frames of the src demo
   video (decoding not timed).
-- train: SAE training steps (forward + loss + backward + Adam) on real demo faces, in two standard settings;
-  FLOP per step counted by torch's FlopCounterMode.
+- train: SAE and SAEHD training steps (forward + loss + backward + the model's optimizer) on real demo faces, in
+  standard settings; FLOP per step counted by torch's FlopCounterMode.
 - merge: the whole merge of dst demo frames (predict, mask, colour transfer, seamless blend, label, PNG write) with
   the df64 SAE (freshly initialised: speed does not depend on what the weights learned).
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from facelab.train.precision import amp_dtype
 
 @dataclass(frozen=True)
 class TrainSetting:
-    """``deepfacelab_ms``: DeepFaceLab 2 SAEHD's ms/iteration at the same widths per precision (TF 2.15, CPU,
+    """``model``: the registered model measured with ``options`` (its other options at their defaults).
+    ``deepfacelab_ms``: DeepFaceLab 2 SAEHD's ms/iteration at the same widths per precision (TF 2.15, CPU,
     masked training, steady state), measured side by side with facelab on one 2-core AVX-512-BF16/AMX machine
     (facelab issue 18), for the table's comparison column."""
 
@@ -37,6 +39,7 @@ class TrainSetting:
     batch: int
     description: str
     deepfacelab_ms: dict[str, float] = field(default_factory=dict)
+    model: str = "SAE"
 
 
 # The standard training settings of facelab issue 8, at DeepFaceLab SAEHD's widths so the numbers compare with
@@ -51,6 +54,19 @@ TRAIN_SETTINGS: dict[str, TrainSetting] = {
                              "e_ch_dims": 21, "d_ch_dims": 21, "mask_dims": 22, "learn_mask": True}, 4,
                             "SAE liae, 128 px, full face, ae 256, e/d widths of SAEHD 64/64, mask 22, batch 4",
                             {"fp32": 7879.0, "bf16": 6725.0}),
+    # SAEHD at the same two settings (its widths count channels, as DeepFaceLab's do), then at its defaults.
+    "saehd df64": TrainSetting({"archi": "df", "resolution": 64, "face_type": "full", "ae_dims": 128, "e_dims": 32,
+                                "d_dims": 32, "mask_dims": 16}, 8,
+                               "SAEHD df, 64 px, full face, ae 128, e/d 32/32, mask 16, batch 8, AdaBelief",
+                               {"fp32": 1008.0, "bf16": 823.0}, model="SAEHD"),
+    "saehd liae128": TrainSetting({"archi": "liae", "resolution": 128, "face_type": "full", "ae_dims": 256,
+                                   "e_dims": 64, "d_dims": 64, "mask_dims": 22}, 4,
+                                  "SAEHD liae, 128 px, full face, ae 256, e/d 64/64, mask 22, batch 4, AdaBelief",
+                                  {"fp32": 7879.0, "bf16": 6725.0}, model="SAEHD"),
+    "saehd df-ud128": TrainSetting({"archi": "df-ud"}, 4, "SAEHD df-ud at its defaults (128 px, full face, ae 256, "
+                                   "e/d 64/64, mask 22), batch 4", model="SAEHD"),
+    "saehd liae-ud128": TrainSetting({"archi": "liae-ud"}, 4, "SAEHD liae-ud at its defaults (128 px, full face, "
+                                     "ae 256, e/d 64/64, mask 22), batch 4", model="SAEHD"),
 }
 PROFILED_STEPS = 2
 EXTRACT_SETTING = {"detector": "retinaface", "face_type": "full", "image_size": 256}
@@ -118,22 +134,25 @@ def bench_extract(device: torch.device, frames: int, warmup: int = 2,
                     memory.peak_mib, memory.kind, extra={"faces": faces})
 
 
-def _sae(setting: str, device: torch.device) -> torch.nn.Module:
+def _model(setting: str, device: torch.device) -> torch.nn.Module:
+    """The model of a standard training ``setting``, freshly initialised from seed 0."""
     from facelab.train.models import MODELS
 
-    sae = MODELS.get("SAE")
+    spec = TRAIN_SETTINGS[setting]
+    cls = MODELS.get(spec.model)
     torch.manual_seed(0)
-    return sae(validate(sae.option_specs, TRAIN_SETTINGS[setting].options)).to(device)
+    return cls(validate(cls.option_specs, spec.options)).to(device)
 
 
 def bench_train(setting: str, device: torch.device, iterations: int, warmup: int = 2, amp: str = "auto",
                 progress: ProgressCallback = no_progress) -> BenchRow:
-    """Samples/s, ms per training step and achieved GFLOP/s of SAE in a standard ``setting`` on real faces, at
-    the precision ``amp`` gives on ``device``; ``extra["top_ops"]``: the five ops with the most self time over
-    two more steps (PyTorch profiler), so the table shows where the time goes."""
+    """Samples/s, ms per training step and achieved GFLOP/s of a standard ``setting`` on real faces, at the
+    precision ``amp`` gives on ``device``; ``extra["top_ops"]``: the five ops with the most self time over two
+    more steps (PyTorch profiler), so the table shows where the time goes; ``extra["cpu_ms"]``: the median
+    process CPU time per step (on the CPU), which a shared machine's other work does not inflate."""
     spec = TRAIN_SETTINGS[setting]
     with PeakMemory(device) as memory:
-        model = _sae(setting, device)
+        model = _model(setting, device)
         r, n = model.resolution, spec.batch
         src, dst = (train_bench.to_batch_tensors(*train_bench.demo_faces(demo_media.packaged_file(video), 2 * n, r,
                                                                          model.face_type), device)
@@ -143,15 +162,17 @@ def bench_train(setting: str, device: torch.device, iterations: int, warmup: int
                    for _ in range(warmup + iterations)]
         flops = model.flops_per_iteration(n, swap=False)
         progress(Progress(f"bench train {setting}", 0, None))
-        seconds, losses = train_bench.train_steps(model, batches, amp=amp, swap=False)
-    timing = train_bench.Timing.of(seconds[warmup:])
+        runner = train_bench.StepRunner(model, amp=amp, swap=False)
+        log = runner.run(batches)
+    timing = train_bench.Timing.of(log.seconds[warmup:])
     precision = precision_name(amp_dtype(device, amp))
-    ops = top_ops(lambda: train_bench.train_steps(model, batches[-1:], amp=amp, swap=False), PROFILED_STEPS, device)
+    ops = top_ops(lambda: runner(batches[-1]), PROFILED_STEPS, device)  # steady state: the optimizer's moments exist
     return BenchRow("train", setting, spec.description, str(device), timing.iterations,
                     1000 * n / timing.median_ms, "samples/s", timing.median_ms, timing.q1_ms, timing.q3_ms,
                     memory.peak_mib, memory.kind, precision, gflops=flops / 1e9 / (timing.median_ms / 1000),
-                    extra={"gflop_per_step": flops / 1e9, "batch": n, "first_loss": losses[0],
-                           "last_loss": losses[-1], "top_ops": ops,
+                    extra={"gflop_per_step": flops / 1e9, "batch": n, "first_loss": log.losses[0],
+                           "last_loss": log.losses[-1], "top_ops": ops,
+                           "cpu_ms": 1000 * statistics.median(log.cpu_seconds[warmup:]),
                            "deepfacelab_ms": spec.deepfacelab_ms.get(precision),
                            "params_m": sum(p.numel() for p in model.parameters()) / 1e6})
 
@@ -179,7 +200,7 @@ def bench_merge(device: torch.device, frames: int, progress: ProgressCallback = 
                        image_size=256, image_format="jpg", max_faces=1, device=str(device))
         seconds: list[float] = []
         with PeakMemory(device) as memory:
-            swapper = Swapper(_sae(MERGE_MODEL, device).eval(), device, "SAE", 0)
+            swapper = Swapper(_model(MERGE_MODEL, device).eval(), device, "SAE", 0)
             report = merge_folder(paths, swapper, resolve({}), overwrite=True,
                                   on_frame=lambda result: seconds.append(result.seconds), progress=progress)
     timing = train_bench.Timing.of(seconds)

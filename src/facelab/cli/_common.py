@@ -16,11 +16,52 @@ from facelab.errors import OptionError
 from facelab.options import Option
 from facelab.progress import Progress
 
-workspace_option = click.option(
-    "--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
-    default=Path("workspace"), show_default=True, help="The workspace folder.",
-)
+
+def workspace_flag(default: Path | None = Path("workspace"), help: str = "The workspace folder.") -> Callable:
+    """The -w/--workspace flag every command takes (``default=None`` for a command that works without one)."""
+    return click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False, path_type=Path),
+                        default=default, show_default=default is not None, help=help)
+
+
+workspace_option = workspace_flag()
 yes_option = click.option("--yes", "-y", is_flag=True, help="Take every default; never prompt (for scripts).")
+
+
+def trained_model_flags(func: Callable) -> Callable:
+    """--model-dir and --model: which trained model a command uses (merge, export, live)."""
+    func = click.option("--model", "model_name", default=None,
+                        help="Model name (SAE, SAEHD, H64, ...) when the folder holds several; a model trained on GPU "
+                             "N (train --device cuda:N) is also N_NAME, e.g. 1_SAE.")(func)
+    return click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Folder of the trained model [default: WORKSPACE/model].")(func)
+
+
+faces_dir_argument = click.argument("folder", metavar="[DIR]", required=False,
+                                    type=click.Path(file_okay=False, path_type=Path))
+
+
+def side_option(default: str = "src") -> Callable:
+    """--side: the workspace faceset a command taking ``faces_dir_argument`` works on when it is given no DIR."""
+    return click.option("--side", type=click.Choice(["src", "dst"]), default=default, show_default=True,
+                        help="Without DIR: the workspace's data_src/aligned or data_dst/aligned.")
+
+
+def on_faces_dir(side: str = "src") -> Callable:
+    """DIR, --side, -w and --yes: the arguments of a command working on one faceset folder."""
+
+    def decorate(func: Callable) -> Callable:
+        for add in (yes_option, workspace_option, side_option(side), faces_dir_argument):
+            func = add(func)
+        return func
+
+    return decorate
+
+
+def faces_dir(folder: Path | None, workspace: Path, side: str) -> Path:
+    """DIR when given, else the workspace's data_SIDE/aligned."""
+    from facelab.workspace import Workspace
+
+    return folder if folder is not None else Workspace(workspace).aligned(side)  # type: ignore[arg-type]
 
 
 def workspace_or(positional: Path | None, workspace: Path) -> Path:
@@ -50,22 +91,50 @@ def option_flags(options: Iterable[Option]) -> Callable:
                                     help=f"{opt.help} [default: {_show(opt.default)}]")(func)
                 continue
             if opt.choices is not None:
-                extra["type"] = click.Choice([str(c) for c in opt.choices])
+                extra["type"] = OptionChoice(opt)
             elif kind in (int, float):
                 extra["type"] = kind
-            rng = opt.describe_range()
-            func = click.option(opt.flag, opt.name, default=None,
-                                help=f"{opt.help} [default: {_show(opt.default)}{'; ' + rng if rng and opt.choices is None else ''}]",
-                                **extra)(func)
+            func = click.option(opt.flag, opt.name, default=None, help=_flag_help(opt), **extra)(func)
         return func
 
     return decorate
 
 
-def ask(options: Iterable[Option], given: Mapping[str, Any], yes: bool) -> dict[str, Any]:
+def _flag_help(opt: Option) -> str:
+    """``help [default: 8; 1 to 512]``; choices are in the flag's metavar, so only their short names are added."""
+    notes = [f"default: {_show(opt.default)}"]
+    if opt.choices is None and opt.describe_range():
+        notes.append(opt.describe_range())
+    if opt.aliases:
+        notes.append("or " + ", ".join(f"{short} ({choice})" for short, choice in opt.aliases))
+    if opt.numbered:
+        notes.append("or a choice's number")
+    return f"{opt.help} [{'; '.join(notes)}]"
+
+
+class OptionChoice(click.Choice):
+    """A flag's choices, taking every answer its prompt takes: the seed's short names (``--face-type h``) and,
+    for a numbered option, a choice's number. Anything else is refused by click with the list of choices."""
+
+    def __init__(self, option: Option):
+        super().__init__([str(c) for c in option.choices])
+        self.option = option
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value not in self.choices:
+            try:
+                value = str(self.option.parse(value))
+            except OptionError:
+                pass  # click's own message below lists the choices
+        return super().convert(value, param, ctx)
+
+
+def ask(options: Iterable[Option], given: Mapping[str, Any], yes: bool,
+        wording: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every option's value: the flag when given, else (at a terminal, without --yes) a prompt, else the default.
 
-    Prompts read like ``Batch size (default 8, ?:help): ``; ``?`` prints the help, Enter takes the default.
+    Prompts read like ``Batch size (default 8, ?:help): ``; ``wording`` replaces that text for the options it
+    names (the seed's own questions, which its users know). ``?`` prints the help, Enter takes the default.
     """
     values: dict[str, Any] = {}
     ask_user = interactive(yes)
@@ -73,7 +142,7 @@ def ask(options: Iterable[Option], given: Mapping[str, Any], yes: bool) -> dict[
         if given.get(opt.name) is not None:
             values[opt.name] = opt.parse(given[opt.name])
         elif ask_user:
-            values[opt.name] = _prompt(opt)
+            values[opt.name] = _prompt(opt, (wording or {}).get(opt.name))
         else:
             values[opt.name] = opt.default
     return values
@@ -85,13 +154,10 @@ def _show(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def _prompt(opt: Option) -> Any:
-    if opt.question:
-        text = opt.question
-    elif opt.numbered:
-        text = f"{opt.label}: {opt.numbered_choices()} (?:help): "
-    else:
-        text = f"{opt.label} (default {_show(opt.default)}, ?:help): "
+def _prompt(opt: Option, text: str | None = None) -> Any:
+    if text is None:
+        text = (f"{opt.label}: {opt.numbered_choices()} (?:help): " if opt.numbered
+                else f"{opt.label} (default {_show(opt.default)}, ?:help): ")
     while True:
         answer = input(text).strip()
         if answer == "?":

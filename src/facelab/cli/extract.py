@@ -10,6 +10,9 @@ import click
 from facelab.cli._common import ProgressBar, ask, option_flags, workspace_option, yes_option
 from facelab.extract.options import EXTRACT_OPTIONS
 
+# The debug images' default depends on the side, which the generated "(default none)" would not say.
+WORDING = {"debug": "Write aligned_debug images? (default: yes for dst, no for src; y/n, ?:help): "}
+
 
 @click.command("extract")
 @click.argument("side", type=click.Choice(["src", "dst"]))
@@ -35,7 +38,7 @@ def extract(side: str, workspace: Path, yes: bool, from_video: bool, rectangles:
     from facelab.workspace import Workspace
 
     ws = Workspace(workspace)
-    values = ask(EXTRACT_OPTIONS, given, yes)
+    values = ask(EXTRACT_OPTIONS, given, yes, WORDING)
     if values["detector"] == "manual":
         if rectangles is None:
             raise OptionError("--detector manual needs --rectangles FILE",

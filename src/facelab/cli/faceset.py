@@ -7,19 +7,9 @@ from pathlib import Path
 
 import click
 
-from facelab.cli._common import ProgressBar, ask, option_flags, workspace_option, yes_option
+from facelab.cli._common import (ProgressBar, ask, faces_dir, on_faces_dir, option_flags, side_option,
+                                 workspace_option, yes_option)
 from facelab.faceset.options import JPEG_QUALITY
-
-_folder_argument = click.argument("folder", metavar="[DIR]", required=False,
-                                  type=click.Path(file_okay=False, path_type=Path))
-_side_option = click.option("--side", type=click.Choice(["src", "dst"]), default="src", show_default=True,
-                            help="Without DIR: work on the workspace's data_src/aligned or data_dst/aligned.")
-
-
-def _resolve(folder: Path | None, workspace: Path, side: str) -> Path:
-    from facelab.workspace import Workspace
-
-    return folder if folder is not None else Workspace(workspace).aligned(side)  # type: ignore[arg-type]
 
 
 @click.group("faceset")
@@ -31,7 +21,7 @@ def faceset_group() -> None:
 
 @faceset_group.command("info")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_side_option
+@side_option()
 @workspace_option
 @yes_option
 def info(file: Path, side: str, workspace: Path, yes: bool) -> None:
@@ -41,36 +31,30 @@ def info(file: Path, side: str, workspace: Path, yes: bool) -> None:
     from facelab.names import is_plain_name
 
     if not file.exists() and is_plain_name(str(file)):
-        file = _resolve(None, workspace, side) / file
+        file = faces_dir(None, workspace, side) / file
     click.echo(json.dumps(read_meta(file).to_json(), indent=2))
 
 
 @faceset_group.command("recover-names")
-@_folder_argument
-@_side_option
-@workspace_option
-@yes_option
+@on_faces_dir()
 def recover_names(folder: Path | None, side: str, workspace: Path, yes: bool) -> None:
     """Rename faces back to their original <frame>_<n> names (from their metadata)."""
     from facelab.faceset.tools import recover_names as run
 
-    folder = _resolve(folder, workspace, side)
+    folder = faces_dir(folder, workspace, side)
     with ProgressBar() as bar:
         changed = run(folder, progress=bar)
     click.echo(f"Renamed {changed} faces in {folder} to their original names.")
 
 
 @faceset_group.command("debug-landmarks")
-@_folder_argument
-@_side_option
-@workspace_option
-@yes_option
+@on_faces_dir()
 @click.option("--remove", is_flag=True, help="Remove the *_debug.jpg pictures written earlier.")
 def debug_landmarks(folder: Path | None, side: str, workspace: Path, yes: bool, remove: bool) -> None:
     """Write <name>_debug.jpg beside each face with its landmarks drawn (to spot bad alignments)."""
     from facelab.faceset import tools
 
-    folder = _resolve(folder, workspace, side)
+    folder = faces_dir(folder, workspace, side)
     if remove:
         click.echo(f"Removed {len(tools.remove_debug(folder))} debug pictures from {folder}.")
         return
@@ -80,17 +64,14 @@ def debug_landmarks(folder: Path | None, side: str, workspace: Path, yes: bool, 
 
 
 @faceset_group.command("png2jpg")
-@_folder_argument
-@_side_option
+@on_faces_dir()
 @option_flags([JPEG_QUALITY])
-@workspace_option
-@yes_option
 def png2jpg(folder: Path | None, side: str, workspace: Path, yes: bool, **given) -> None:
     """Convert PNG faces to JPG, keeping their metadata; the PNGs move to DIR_trash."""
     from facelab.faceset.rename import trash_dir
     from facelab.faceset.tools import png_to_jpg
 
-    folder = _resolve(folder, workspace, side)
+    folder = faces_dir(folder, workspace, side)
     values = ask([JPEG_QUALITY], given, yes)
     with ProgressBar() as bar:
         written = png_to_jpg(folder, quality=values["quality"], progress=bar)
@@ -98,10 +79,7 @@ def png2jpg(folder: Path | None, side: str, workspace: Path, yes: bool, **given)
 
 
 @faceset_group.command("import-dfl")
-@_folder_argument
-@_side_option
-@workspace_option
-@yes_option
+@on_faces_dir()
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write facelab copies here instead of adding facelab metadata to the files in place.")
 def import_dfl(folder: Path | None, side: str, workspace: Path, yes: bool, output: Path | None) -> None:
@@ -109,7 +87,7 @@ def import_dfl(folder: Path | None, side: str, workspace: Path, yes: bool, outpu
     restricted unpickler that runs no code; a file that tries to is refused."""
     from facelab.faceset.dfl import import_dfl as run
 
-    folder = _resolve(folder, workspace, side)
+    folder = faces_dir(folder, workspace, side)
     with ProgressBar() as bar:
         written = run(folder, output, progress=bar)
     click.echo(f"Imported {len(written)} DeepFaceLab faces into {output or folder}.")

@@ -6,17 +6,14 @@ from pathlib import Path
 
 import click
 
-from facelab.cli._common import ProgressBar, ask, option_flags, workspace_option, yes_option
+from facelab.cli._common import ProgressBar, ask, option_flags, trained_model_flags, workspace_option, yes_option
 from facelab.device import DEVICE_OPTION
 from facelab.merge.options import MERGE_OPTIONS, SETTINGS_FILE, load_settings_file, options_with_defaults, resolve
 
 
 @click.command("merge")
 @workspace_option
-@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of the trained model [default: WORKSPACE/model].")
-@click.option("--model", "model_name", default=None, help="Model name (SAE, SAEHD, H64, ...) when the folder "
-              "holds several; a model trained on GPU N (train --device cuda:N) is also N_NAME, e.g. 1_SAE.")
+@trained_model_flags
 @click.option("--device", default=None, help=DEVICE_OPTION.help + " [default: auto]")
 @option_flags(MERGE_OPTIONS)
 @click.option("--overwrite", is_flag=True, help="Merge again frames that already have a merged file.")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from facelab.cli._common import ProgressBar, ask, interactive, option_flags, workspace_option, yes_option
+from facelab.cli._common import (ProgressBar, ask, faces_dir, faces_dir_argument, interactive, option_flags,
+                                 side_option, workspace_option, yes_option)
 from facelab.faceset.options import METHOD_OPTIONS, SORT_OPTIONS
 
 class _SortCommand(click.Command):
@@ -38,10 +39,9 @@ def _choose_method(yes: bool) -> str:
 
 
 @click.command("sort", cls=_SortCommand)
-@click.argument("folder", metavar="[DIR]", required=False, type=click.Path(file_okay=False, path_type=Path))
+@faces_dir_argument
 @click.option("--by", "method", default=None, help="Sort method (listed below); asked at a terminal.")
-@click.option("--side", type=click.Choice(["src", "dst"]), default="src", show_default=True,
-              help="Without DIR: sort the workspace's data_src/aligned or data_dst/aligned.")
+@side_option()
 @option_flags(SORT_OPTIONS)
 @workspace_option
 @yes_option
@@ -51,9 +51,8 @@ def sort(folder: Path | None, method: str | None, side: str, workspace: Path, ye
     Faces a method discards go to DIR_trash beside DIR; nothing is deleted. Renaming is crash-safe.
     """
     from facelab.faceset.sort import SORT_METHODS, sort_faceset
-    from facelab.workspace import Workspace
 
-    folder = folder if folder is not None else Workspace(workspace).aligned(side)  # type: ignore[arg-type]
+    folder = faces_dir(folder, workspace, side)
     method = method if method is not None else _choose_method(yes)
     SORT_METHODS.get(method)  # an unknown name fails here with "did you mean", before any prompt
     wanted = METHOD_OPTIONS.get(method, [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import select
@@ -145,6 +146,7 @@ def train(workspace: Path, model_dir: Path | None, src_aligned: Path | None, dst
     if sys.stdin.isatty():
         _drop_typeahead()
         click.echo("Training: press Enter to save and stop (Ctrl-C works too).")
+    logging.getLogger("facelab.train.samples").setLevel(logging.INFO)  # its line: XSeg or hull+polygons masks
     try:
         with ProgressBar() as bar, _ConsoleLine() as line:
             result = train_model(model_dir, src_aligned or ws.aligned("src"), dst_aligned or ws.aligned("dst"),

@@ -17,8 +17,9 @@ from facelab.cli._common import workspace_option, yes_option
 @workspace_option
 @yes_option
 def verify(files: tuple[Path, ...], max_frames: int, workspace: Path, yes: bool) -> None:
-    """Report the metadata label and the invisible watermark facelab puts in what it makes (FILES: images or
-    videos; none: the workspace's result.* videos). It asks nothing; --yes is taken for scripts.
+    """Report the metadata label and the invisible watermark facelab puts in what it makes (FILES: images,
+    videos or exported .onnx/.dfm models; none: the workspace's result.* videos). It asks nothing; --yes is taken
+    for scripts.
 
     Exits 0 when every file is labelled as synthetic (label or watermark found), 1 otherwise.
     """
@@ -42,8 +43,11 @@ def verify(files: tuple[Path, ...], max_frames: int, workspace: Path, yes: bool)
         mark = "found" if result.has_watermark else "not found"
         click.echo(f"{path}:")
         click.echo(f"  metadata label: {label}")
-        click.echo(f"  watermark:      {mark} (score {result.watermark_score:.1f}, threshold "
-                   f"{provenance.THRESHOLD:.1f}{frames})")
+        if result.frames_checked == 0:
+            click.echo("  watermark:      not applicable (a model file, not an image)")
+        else:
+            click.echo(f"  watermark:      {mark} (score {result.watermark_score:.1f}, threshold "
+                       f"{provenance.THRESHOLD:.1f}{frames})")
         click.echo(f"  verdict:        {'SYNTHETIC (made with facelab)' if result.synthetic else 'no facelab label found'}")
         all_found &= result.synthetic
     sys.exit(0 if all_found else 1)

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import click
 
 from facelab.cli._common import ProgressBar, ask, interactive, option_flags, workspace_option, yes_option
-from facelab.io import denoise as io_denoise
-from facelab.io import video as io_video
+from facelab.io.denoise import DENOISE_OPTIONS
 from facelab.io.frames import list_frames
-from facelab.options import Option
+from facelab.io.video import ASSEMBLE_OPTIONS, CUT_OPTIONS, EXTRACT_OPTIONS
 from facelab.workspace import Workspace
 
 
-def _worded(options: tuple[Option, ...], questions: dict[str, str]) -> tuple[Option, ...]:
-    """The options asked with DeepFaceLab's own prompt wording (what its users know), which belongs to the CLI."""
-    return tuple(dataclasses.replace(o, question=questions[o.name]) if o.name in questions else o for o in options)
-
-
-EXTRACT_OPTIONS = _worded(io_video.EXTRACT_OPTIONS, {
-    "fps": "Enter FPS ( ?:help skip:fullfps ) : ", "ext": "Output image format? ( png/jpg ?:help skip:png ) : ",
-    "jpeg_quality": "JPEG quality ( 1-100 ?:help skip:95 ) : "})
-CUT_OPTIONS = _worded(io_video.CUT_OPTIONS, {
-    "from": "From time (skip: 00:00:00.000) : ", "to": "To time (skip: end) : ",
-    "audio_track": "Specify audio track id. ( skip:0 ) : ", "bitrate": "Bitrate of output file in MB/s ( skip:25 ) : "})
-DENOISE_OPTIONS = _worded(io_denoise.DENOISE_OPTIONS, {"factor": "Denoise factor? (1-20 ?:help skip:5) : "})
-ASSEMBLE_OPTIONS = _worded(io_video.ASSEMBLE_OPTIONS, {
-    "ext": "Output video format ( mp4/avi/mp4-alpha/mov-alpha ?:help ) : ",
-    "bitrate": "Bitrate of output file in MB/s ( ?:help skip:16 ) : "})
+# DeepFaceLab's own prompt wording (what its users know), per command; it belongs to the CLI, not to the options.
+EXTRACT_WORDING = {"fps": "Enter FPS ( ?:help skip:fullfps ) : ",
+                   "ext": "Output image format? ( png/jpg ?:help skip:png ) : ",
+                   "jpeg_quality": "JPEG quality ( 1-100 ?:help skip:95 ) : "}
+CUT_WORDING = {"from": "From time (skip: 00:00:00.000) : ", "to": "To time (skip: end) : ",
+               "audio_track": "Specify audio track id. ( skip:0 ) : ",
+               "bitrate": "Bitrate of output file in MB/s ( skip:25 ) : "}
+DENOISE_WORDING = {"factor": "Denoise factor? (1-20 ?:help skip:5) : "}
+ASSEMBLE_WORDING = {"ext": "Output video format ( mp4/avi/mp4-alpha/mov-alpha ?:help ) : ",
+                    "bitrate": "Bitrate of output file in MB/s ( ?:help skip:16 ) : "}
 
 
 def _pick(options, *names):
@@ -55,9 +48,10 @@ def extract(side: str, workspace: Path, yes: bool, overwrite: bool, **given) -> 
     source = ws.video(side)
     if side == "dst" and given.get("fps") is not None:
         raise click.UsageError("dst frames are always extracted at full fps (merging needs every frame): drop --fps")
-    values = ask(_pick(EXTRACT_OPTIONS, "fps", "ext") if side == "src" else _pick(EXTRACT_OPTIONS, "ext"), given, yes)
+    values = ask(_pick(EXTRACT_OPTIONS, "fps", "ext") if side == "src" else _pick(EXTRACT_OPTIONS, "ext"), given, yes,
+                 EXTRACT_WORDING)
     if values["ext"] == "jpg":
-        values.update(ask(_pick(EXTRACT_OPTIONS, "jpeg_quality"), given, yes))
+        values.update(ask(_pick(EXTRACT_OPTIONS, "jpeg_quality"), given, yes, EXTRACT_WORDING))
     folder = ws.frames(side)
     old = list_frames(folder)
     if old and not overwrite and interactive(yes):
@@ -81,7 +75,7 @@ def cut(file: Path, workspace: Path, yes: bool, **given) -> None:
 
     if not file.exists() and str(file) in ("src", "dst"):
         file = Workspace(workspace).video(str(file))
-    values = ask(CUT_OPTIONS, given, yes)
+    values = ask(CUT_OPTIONS, given, yes, CUT_WORDING)
     start = video.parse_time(values["from"])
     end = None if values["to"].strip().lower() in ("end", "") else video.parse_time(values["to"])
     with ProgressBar() as bar:
@@ -98,7 +92,7 @@ def denoise(workspace: Path, yes: bool, **given) -> None:
     """Denoise the extracted dst frames in place (edge-preserving, in time and space)."""
     from facelab.io.denoise import denoise_frames
 
-    values = ask(DENOISE_OPTIONS, given, yes)
+    values = ask(DENOISE_OPTIONS, given, yes, DENOISE_WORDING)
     folder = Workspace(workspace).frames("dst")
     with ProgressBar() as bar:
         count = denoise_frames(folder, values["factor"], progress=bar)
@@ -114,9 +108,9 @@ def assemble(workspace: Path, yes: bool, **given) -> None:
     from facelab import provenance
     from facelab.io import video
 
-    values = ask(_pick(ASSEMBLE_OPTIONS, "ext"), given, yes)
+    values = ask(_pick(ASSEMBLE_OPTIONS, "ext"), given, yes, ASSEMBLE_WORDING)
     if values["ext"] in ("mp4", "avi"):
-        values.update(ask(_pick(ASSEMBLE_OPTIONS, "bitrate"), given, yes))
+        values.update(ask(_pick(ASSEMBLE_OPTIONS, "bitrate"), given, yes, ASSEMBLE_WORDING))
     ws = Workspace(workspace)
     out = ws.root / f"result.{values['ext'].split('-')[0]}"
     with ProgressBar() as bar:

@@ -11,7 +11,9 @@ from facelab.cli._common import ProgressBar, ask, option_flags, workspace_option
 from facelab.device import DEVICE_OPTION
 from facelab.xseg.options import XSEG_OPTIONS
 
-_faces_dir = click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+_faces_dir = click.argument("folder", metavar="[DIR]", required=False, type=click.Path(file_okay=False, path_type=Path))
+_side = click.option("--side", type=click.Choice(["src", "dst"]), default="dst", show_default=True,
+                     help="Without DIR: the workspace's data_src/aligned or data_dst/aligned.")
 _model_dir = click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                           help="Folder of the models [default: WORKSPACE/model]; XSeg lives in its xseg/ folder.")
 _device = click.option("--device", default="cpu", show_default=True, help=DEVICE_OPTION.help)
@@ -64,18 +66,27 @@ def train(workspace: Path, model_dir: Path | None, faceset: str, generic: bool |
                f"in {result.seconds:.0f} s ({result.stopped_by}); saved in {folder}.")
 
 
+def _faces(folder: Path | None, workspace: Path, side: str) -> Path:
+    from facelab.workspace import Workspace
+
+    return folder if folder is not None else Workspace(workspace).aligned(side)  # type: ignore[arg-type]
+
+
 @xseg.command("apply")
 @_faces_dir
+@_side
 @workspace_option
 @_model_dir
 @_device
 @yes_option
-def apply(folder: Path, workspace: Path, model_dir: Path | None, device: str, yes: bool) -> None:
-    """Write each face's predicted mask into its own metadata (pixels unchanged)."""
+def apply(folder: Path | None, side: str, workspace: Path, model_dir: Path | None, device: str, yes: bool) -> None:
+    """Write each face's predicted mask into its own metadata (pixels unchanged); DIR defaults to the
+    workspace's data_dst/aligned."""
     from facelab.workspace import Workspace
     from facelab.xseg.apply import apply_folder
     from facelab.xseg.segmenter import Segmenter, xseg_folder
 
+    folder = _faces(folder, workspace, side)
     segmenter = Segmenter.load(xseg_folder(model_dir or Workspace(workspace).model), device)
     with ProgressBar() as bar:
         report = apply_folder(folder, segmenter, progress=bar)
@@ -85,26 +96,33 @@ def apply(folder: Path, workspace: Path, model_dir: Path | None, device: str, ye
 
 @xseg.command("remove")
 @_faces_dir
+@_side
+@workspace_option
 @yes_option
-def remove(folder: Path, yes: bool) -> None:
-    """Take the applied XSeg masks out of the faces' metadata."""
+def remove(folder: Path | None, side: str, workspace: Path, yes: bool) -> None:
+    """Take the applied XSeg masks out of the faces' metadata (DIR defaults to the workspace's data_dst/aligned)."""
     from facelab.xseg.apply import remove_folder
 
+    folder = _faces(folder, workspace, side)
     with ProgressBar() as bar:
         report = remove_folder(folder, progress=bar)
-    click.echo(f"Removed the XSeg mask from {report.done} face(s) ({report.kept} had none).")
+    click.echo(f"Removed the XSeg mask from {report.done} face(s) in {folder} ({report.kept} had none).")
     _skipped(report)
 
 
 @xseg.command("fetch")
 @_faces_dir
+@_side
+@workspace_option
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to copy them [default: FOLDER_xseg beside FOLDER].")
+              help="Where to copy them [default: DIR_xseg beside DIR].")
 @yes_option
-def fetch(folder: Path, output: Path | None, yes: bool) -> None:
-    """Copy the faces that carry mask polygons to another folder (never overwrites)."""
+def fetch(folder: Path | None, side: str, workspace: Path, output: Path | None, yes: bool) -> None:
+    """Copy the faces that carry mask polygons to another folder (never overwrites); DIR defaults to the
+    workspace's data_dst/aligned."""
     from facelab.xseg.apply import fetch_labelled
 
+    folder = _faces(folder, workspace, side)
     output = output or folder.parent / f"{folder.name}_xseg"
     with ProgressBar() as bar:
         report = fetch_labelled(folder, output, progress=bar)

@@ -24,8 +24,7 @@ EXTRACT_OPTIONS = [
     Option("rotate_retry", False, "When a frame has no face, try it turned by 90°, 180° and 270°."),
     DEVICE_OPTION,
     Option("debug", None, "Write aligned_debug/ images: each frame with boxes, landmarks and the face square "
-           "(not set: yes for dst, no for src).", type=bool,
-           question="Write aligned_debug images? (default: yes for dst, no for src; y/n, ?:help): "),
+           "(not set: yes for dst, no for src).", type=bool, prompt="Write aligned_debug images"),
 ]
 
 _BY_NAME = {o.name: o for o in EXTRACT_OPTIONS}

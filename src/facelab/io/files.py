@@ -48,5 +48,15 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
 
 
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Make a folder's entries (renames, new files) durable; POSIX only (Windows cannot open folders)."""
+    if os.name == "posix":
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_bytes_atomic(path, json.dumps(obj, indent=2, sort_keys=True).encode())

@@ -8,7 +8,6 @@ from __future__ import annotations
 import collections
 import errno
 import logging
-import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from facelab.errors import InputError, MetadataError, OutputError, WorkspaceErro
 from facelab.geometry.alignment import warp_face
 from facelab.io.faceimage import list_faces, read_meta
 from facelab.io.files import write_bytes_atomic
-from facelab.io.frames import encode_image, parallel_map, workers as default_workers
+from facelab.io.frames import encode_image, list_images, parallel_map, workers as default_workers
 from facelab.merge.enhance import FaceEnhancer
 from facelab.merge.merger import PredictedFace, merge_frame, model_face_from_frame
 from facelab.merge.options import MergeSettings
@@ -31,7 +30,6 @@ from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.types import FaceMeta
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class FaceSwapper(Protocol):
@@ -89,14 +87,6 @@ class _Loaded:
     path: Path
     frame: np.ndarray
     faces: list[AlignedFace]
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, in natural name order (``2.png`` before ``10.png``)."""
-    if not folder.is_dir():
-        return []
-    key = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]  # noqa: E731
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=key)
 
 
 def frame_done(paths: MergePaths, frame: Path) -> bool:

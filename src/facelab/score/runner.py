@@ -24,7 +24,8 @@ from facelab.geometry.boxes import box_from_points
 from facelab.geometry.masks import hull_mask
 from facelab.io.faceimage import list_faces, read_face
 from facelab.io.files import write_bytes_atomic, write_json_atomic
-from facelab.merge.runner import group_faces, list_images
+from facelab.io.frames import list_images
+from facelab.merge.runner import group_faces
 from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.score import expression, flicker, identity, pose, reconstruction, report
 from facelab.types import FaceMeta

@@ -1,6 +1,7 @@
-"""Measuring training speed: real demo faces, timed Adam steps, peak memory, matmul peak FLOP/s.
+"""Measuring training speed: real demo faces, timed optimizer steps, peak memory, matmul peak FLOP/s.
 
-Used by ``benchmarks/bench_train.py`` (and the tests, for real face batches). Numbers, not judgements.
+Used by ``facelab bench train`` (``facelab.bench.stages``) and by the tests, for real face batches. Numbers, not
+judgements.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import numpy as np
 import torch
 
 from facelab.geometry.masks import hull_mask
+from facelab.train.loop import AUTOENCODER
 from facelab.train.models.base import SwapModel
+from facelab.train.optim import OptimizerFactory, new_adam
 from facelab.train.precision import autocast_context, preferred_memory_format
-from facelab.train.optim import new_adam
 
 
 def demo_faces(video: Path, count: int, resolution: int, face_type: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,27 +59,65 @@ def training_batch(src: tuple[torch.Tensor, torch.Tensor], dst: tuple[torch.Tens
     return {"src": s, "dst": d, "src_target": s, "dst_target": d, "src_mask": sm, "dst_mask": dm}
 
 
+@dataclass(frozen=True)
+class StepLog:
+    """What ``StepRunner.run`` saw per step: wall seconds, process CPU seconds (every thread of this process; on a
+    shared machine the work done, where wall time also counts the waits for a core) and the total loss."""
+
+    seconds: list[float]
+    cpu_seconds: list[float]
+    losses: list[float]
+
+
+class StepRunner:
+    """Training steps of ``model`` (forward_train + loss + backward + optimizer step) in the trainer's layout, with
+    the optimizer ``factory`` makes (None: the model's own, ``optimizer_factory``: Adam for SAE, AdaBelief for SAEHD
+    at its defaults). The optimizer lives as long as the runner, so later steps (e.g. profiled ones) run in the
+    steady state, their moments already allocated."""
+
+    def __init__(self, model: SwapModel, *, amp: str = "off", lr: float = 5e-5, swap: bool = True,
+                 factory: OptimizerFactory | None = None):
+        self.model, self.amp, self.swap = model, amp, swap
+        self.device = next(model.parameters()).device
+        self.memory_format = preferred_memory_format(self.device, amp)
+        model.to(memory_format=self.memory_format)
+        self.optimizer = (factory or model.optimizer_factory(AUTOENCODER))(model.param_groups(), lr, self.device)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[float, float, float]:
+        """One step: (wall seconds, process CPU seconds, total loss)."""
+        batch = {k: v.contiguous(memory_format=self.memory_format) for k, v in batch.items()}  # before the clock
+        self.model.train()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        with autocast_context(self.device, self.amp):
+            out = self.model.forward_train(batch["src"], batch["dst"], swap=self.swap)
+        loss = self.model.loss(batch, out)["total"]
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        total = float(loss.detach())  # syncs, so the time below includes the whole step
+        return time.perf_counter() - start, time.process_time() - cpu_start, total
+
+    def run(self, batches: list[dict[str, torch.Tensor]]) -> StepLog:
+        log = StepLog([], [], [])
+        for batch in batches:
+            wall, cpu, total = self(batch)
+            log.seconds.append(wall)
+            log.cpu_seconds.append(cpu)
+            log.losses.append(total)
+        return log
+
+
+def timed_steps(model: SwapModel, batches: list[dict[str, torch.Tensor]], *, amp: str = "off", lr: float = 5e-5,
+                swap: bool = True, factory: OptimizerFactory | None = None) -> StepLog:
+    """One step per batch with a fresh ``StepRunner`` (its arguments)."""
+    return StepRunner(model, amp=amp, lr=lr, swap=swap, factory=factory).run(batches)
+
+
 def train_steps(model: SwapModel, batches: list[dict[str, torch.Tensor]], *, amp: str = "off", lr: float = 5e-5,
                 swap: bool = True) -> tuple[list[float], list[float]]:
-    """One Adam step per batch (forward_train + loss + backward + step). Returns seconds and total loss per step."""
-    device = next(model.parameters()).device
-    fmt = preferred_memory_format(device, amp)  # the trainer's layout, set up before the clock runs
-    model.to(memory_format=fmt)
-    batches = [{k: v.contiguous(memory_format=fmt) for k, v in b.items()} for b in batches]
-    optimizer = new_adam(model.param_groups(), lr, device)
-    model.train()
-    seconds, totals = [], []
-    for batch in batches:
-        start = time.perf_counter()
-        with autocast_context(device, amp):
-            out = model.forward_train(batch["src"], batch["dst"], swap=swap)
-        loss = model.loss(batch, out)["total"]
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        totals.append(float(loss.detach()))  # syncs, so the time below includes the whole step
-        seconds.append(time.perf_counter() - start)
-    return seconds, totals
+    """``timed_steps`` with Adam (whatever the model's own optimizer) as (seconds, total loss) per step."""
+    log = timed_steps(model, batches, amp=amp, lr=lr, swap=swap, factory=new_adam)
+    return log.seconds, log.losses
 
 
 def peak_rss_mb() -> float:

@@ -37,6 +37,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from facelab.errors import ModelError, OutputError
+from facelab.io.files import fsync_folder
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def save(files: ModelFiles, model: torch.nn.Module, optimizer: torch.optim.Optim
         tmp.mkdir()
         _write_save(ModelFiles(tmp, name), model, optimizer, options, state)
         os.rename(tmp, target)  # the one step that makes the save
-        _fsync_dir(folder)
+        fsync_folder(folder)
     except Exception as err:  # a kill runs no handler at all: the next start removes the temp folder
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, OSError) and err.errno in _DISK_FULL:
@@ -339,7 +340,7 @@ def _write_save(files: ModelFiles, model, optimizer, options: dict[str, Any], st
     for path in (files.weights, files.optimizer):
         os.chmod(path, mode)
         _fsync(path)
-    _fsync_dir(files.folder)
+    fsync_folder(files.folder)
 
 
 def _remove_older_saves(files: ModelFiles, newest: Path) -> None:
@@ -452,13 +453,3 @@ def _write_json(path: Path, obj: Any) -> None:
 def _fsync(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a folder's entries (a rename, new files) durable; POSIX only (Windows cannot open folders)."""
-    if os.name == "posix":
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -231,14 +231,18 @@ def read_status(folder: Path, model: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("format") == STATUS_FORMAT else None
 
 
-def pid_alive(pid: int) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """Whether process ``pid`` runs on this host. Only a positive int names one process: 0 and negative numbers
+    name process groups (``kill(0, 0)`` always succeeds), so they, and anything else, are not a live pid."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: it exists
         return True
-    except (OSError, ValueError, TypeError):
+    except (OSError, OverflowError):  # past the system's pid range
         return False
     return True
 

@@ -5,7 +5,8 @@ worker → trainer pipe 4× lighter):
 
 - ``"src"``, ``"dst"``: (N, R, R, 3) BGR inputs — random affine + random warp,
 - ``"src_target"``, ``"dst_target"``: (N, R, R, 3) BGR targets — the same random affine, no warp,
-- ``"src_mask"``, ``"dst_mask"``: (N, R, R) landmark-hull masks of the targets, 0 or 255,
+- ``"src_mask"``, ``"dst_mask"``: (N, R, R) masks of the targets, 0-255: the XSeg mask `facelab xseg apply`
+  stored in the face's metadata when it has one, else the landmark hull plus the mask editor's polygons,
 - ``"src_em_mask"``, ``"dst_em_mask"`` (only with ``FeedSettings.eyes_mouth``): (N, R, R) eye and mouth regions of
   the targets (``eyes_mouth_mask``), 0 or 255.
 
@@ -41,7 +42,9 @@ from facelab.geometry.colour import COLOUR_TRANSFERS
 from facelab.geometry.masks import hull_mask
 from facelab.io.faceimage import list_faces, read_face
 from facelab.progress import Progress, ProgressCallback, no_progress
+from facelab.train.control import pid_alive
 from facelab.types import FaceMeta, FaceType
+from facelab.xseg.stored import stored_mask
 
 log = logging.getLogger(__name__)
 
@@ -193,26 +196,44 @@ def augment(face: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *, fli
 
 
 def crop_to_model(image: np.ndarray, meta: FaceMeta, face_type: str, resolution: int, *, eyes_mouth: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]:
     """An aligned face re-cropped to the model's face type and resolution: ((R, R, 3) uint8, (R, R) uint8 mask,
-    (R, R) uint8 eyes-and-mouth mask when ``eyes_mouth``, else None).
+    (R, R) uint8 eyes-and-mouth mask when ``eyes_mouth``, else None, whether the mask is the face's applied XSeg
+    mask).
 
     Same face type: a plain resize. Otherwise the model's crop is re-derived from the stored landmarks, so
     full-face files train a half-face model (a wider model type than the files repeats the border pixels).
+    The mask is the XSeg mask stored in the metadata (``xseg.stored``) brought into the model's crop the same
+    way, else the landmark hull plus the editor's include polygons minus its excludes (``face_mask``).
     """
-    if meta.face_type == face_type:
+    same_type = meta.face_type == face_type
+    if same_type:
         s = resolution / float(image.shape[1])
         model_from_file = np.array([[s, 0.0, 0.0], [0.0, s, 0.0]])
         face = cv2.resize(image, (resolution, resolution), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
     else:
         model_from_file = face_from_landmarks(meta.landmarks, FaceType(face_type), resolution)
         face = warp_face(image, model_from_file, resolution)
-    polys = meta.mask_polygons or {}
     landmarks = transform_points(meta.landmarks, model_from_file)
-    mask = face_mask(landmarks, resolution,
-                     [transform_points(p, model_from_file) for p in polys.get("include", [])],
-                     [transform_points(p, model_from_file) for p in polys.get("exclude", [])])
-    return face, mask, eyes_mouth_mask(landmarks, resolution) if eyes_mouth else None
+    xseg = stored_mask(meta)
+    if xseg is not None:
+        mask = np.rint(np.clip(_to_model(xseg, model_from_file, resolution, same_type), 0, 1) * 255).astype(np.uint8)
+    else:
+        polys = meta.mask_polygons or {}
+        mask = face_mask(landmarks, resolution,
+                         [transform_points(p, model_from_file) for p in polys.get("include", [])],
+                         [transform_points(p, model_from_file) for p in polys.get("exclude", [])])
+    return face, mask, eyes_mouth_mask(landmarks, resolution) if eyes_mouth else None, xseg is not None
+
+
+def _to_model(mask: np.ndarray, model_from_file: np.ndarray, resolution: int, same_type: bool) -> np.ndarray:
+    """A (S, S) float mask of the face file in the model's (R, R) crop: resized like the face when the face types
+    agree, else warped by ``model_from_file`` (0 outside the file's square: nothing known there is face)."""
+    if same_type:
+        shrink = resolution < mask.shape[0]
+        return cv2.resize(mask, (resolution, resolution), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.warpAffine(mask, model_from_file, (resolution, resolution), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 @dataclass(frozen=True)
@@ -228,7 +249,8 @@ class CacheSpec:
 class FaceCache:
     """Faces of one faceset decoded once into a memmap: ``faces`` (N, R, R, 3) uint8, ``masks`` (N, R, R) uint8,
     ``em_masks`` (eyes and mouth, N, R, R) uint8 or None when not built, ``yaws`` (N,) float, ``names`` file
-    names. ``close()`` removes the temp folder."""
+    names, ``xseg_masks`` how many of the masks are applied XSeg masks (the others: hull + polygons; counted
+    by ``build``). ``close()`` removes the temp folder."""
 
     def __init__(self, spec: CacheSpec, names: list[str] | None = None, owner: bool = False):
         self.spec = spec
@@ -240,6 +262,7 @@ class FaceCache:
                          if spec.eyes_mouth else None)
         self.yaws = np.fromfile(Path(spec.folder) / "yaws.f64", np.float64) if not owner else np.zeros(spec.count)
         self.names = names or []
+        self.xseg_masks = 0
         self._owner = owner
 
     @classmethod
@@ -256,18 +279,20 @@ class FaceCache:
         try:
             wider = set()
 
-            def load(i: int) -> None:
+            def load(i: int) -> bool:
                 image, meta = read_face(paths[i])
-                cache.faces[i], cache.masks[i], em_mask = crop_to_model(image, meta, face_type, resolution,
-                                                                        eyes_mouth=eyes_mouth)
+                cache.faces[i], cache.masks[i], em_mask, xseg = crop_to_model(image, meta, face_type, resolution,
+                                                                              eyes_mouth=eyes_mouth)
                 if em_mask is not None:
                     cache.em_masks[i] = em_mask
                 cache.yaws[i] = meta.yaw
                 if _wider(face_type, meta.face_type):
                     wider.add(meta.face_type)
+                return xseg
 
             with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-                for done, _ in enumerate(pool.map(load, range(len(paths))), 1):
+                for done, xseg in enumerate(pool.map(load, range(len(paths))), 1):
+                    cache.xseg_masks += xseg
                     progress(Progress(label, done, len(paths)))
             cache.faces.flush()
             cache.masks.flush()
@@ -280,6 +305,7 @@ class FaceCache:
         if wider:
             log.warning("%s: faces are %s but the model is %s: the model's crop shows black borders",
                         folder, "/".join(sorted(wider)), face_type)
+        log.info("%s", mask_summary(folder, len(paths), cache.xseg_masks))
         return cache
 
     def __len__(self) -> int:
@@ -290,6 +316,17 @@ class FaceCache:
             shutil.rmtree(self.spec.folder, ignore_errors=True)
 
 
+def mask_summary(folder: Path, faces: int, xseg: int) -> str:
+    """The training log's line saying where a faceset's masks come from, e.g. "data_src/aligned masks: XSeg on
+    412 of 430 faces, hull+polygons on 18"."""
+    where = "/".join(Path(folder).parts[-2:])
+    if xseg == 0:
+        return f"{where} masks: hull+polygons on all {faces} faces (no XSeg mask applied)"
+    if xseg == faces:
+        return f"{where} masks: XSeg on all {faces} faces"
+    return f"{where} masks: XSeg on {xseg} of {faces} faces, hull+polygons on {faces - xseg}"
+
+
 _CACHE_PREFIX = "facelab-faces-"
 
 
@@ -297,18 +334,8 @@ def _remove_orphan_caches() -> None:
     """Delete caches left in the temp folder by trainers that were killed (their pid is in the name)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{_CACHE_PREFIX}*-*"):
         pid = folder.name[len(_CACHE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def _wider(model_type: str, file_type: str) -> bool:

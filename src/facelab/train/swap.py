@@ -19,6 +19,16 @@ from facelab.train.models.build import build_model, model_options
 log = logging.getLogger(__name__)
 
 
+def checked_dst_faces(dst_faces: np.ndarray, resolution: int, face_type: str) -> np.ndarray:
+    """``dst_faces`` as an array, refused unless (N, R, R, 3) uint8: what every swapper's ``predict`` takes."""
+    faces = np.asarray(dst_faces)
+    r = resolution
+    if faces.ndim != 4 or faces.shape[1:] != (r, r, 3) or faces.dtype != np.uint8:
+        raise ModelError(f"dst faces must be (N, {r}, {r}, 3) uint8 BGR, got {faces.shape} {faces.dtype}",
+                         fix=f"align the faces as {face_type} at {r} px first")
+    return faces
+
+
 @dataclass
 class Swapper:
     """A trained model ready to predict. ``resolution`` and ``face_type`` say how dst faces must be aligned."""
@@ -60,11 +70,8 @@ class Swapper:
         """(pred_src (N, R, R, 3) float32 [0, 1] BGR, pred_src_mask (N, R, R) float32 [0, 1] or None,
         pred_dst_mask (N, R, R) or None) for ``dst_faces`` (N, R, R, 3) uint8 BGR aligned at the model's
         face type and resolution."""
-        faces = np.asarray(dst_faces)
+        faces = checked_dst_faces(dst_faces, self.resolution, self.face_type)
         r = self.resolution
-        if faces.ndim != 4 or faces.shape[1:] != (r, r, 3) or faces.dtype != np.uint8:
-            raise ModelError(f"dst faces must be (N, {r}, {r}, 3) uint8 BGR, got {faces.shape} {faces.dtype}",
-                             fix=f"align the faces as {self.face_type} at {r} px first")
         parts: list[list[np.ndarray]] = [[], [], []]
         for start in range(0, len(faces), self.batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(faces[start:start + self.batch_size])).to(self.device)

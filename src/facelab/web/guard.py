@@ -10,6 +10,8 @@ that changes something must also come from the UI's own pages and be JSON.
   a page on 127.0.0.1 at another port is "same site" for the browser, not the same origin. A request carrying
   the token header may omit both: a page of another origin cannot set that header without a CORS preflight,
   which this server never grants.
+- A WebSocket needs the same Host and token, and an ``Origin`` of this UI (or the token header): browsers send the
+  cookie with a WebSocket opened by any page of the same site and never ask CORS, so its Origin is the only check.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -94,9 +96,8 @@ class Address:
         return f"http://127.0.0.1:{self.port}/ or http://localhost:{self.port}/"
 
 
-def refusal(request: Request, address: Address, token: str) -> tuple[int, str] | None:
-    """(status, one-line reason) when ``request`` must be refused, None when it may pass. The ``?token=`` login
-    is handled by the guard before the token check."""
+def _stranger(request: HTTPConnection, address: Address, token: str) -> tuple[int, str] | None:
+    """(status, reason) when ``request`` (HTTP or WebSocket) is not addressed to this UI or lacks the token."""
     host = request.headers.get("host", "")
     if not address.allows(host):
         return 403, (f"403: Host {host[:100]!r} is not this facelab UI's address ({address.shown()}) — open the URL "
@@ -106,8 +107,16 @@ def refusal(request: Request, address: Address, token: str) -> tuple[int, str] |
     sent = by_header or request.cookies.get(cookie_name(address.port)) or ""
     if not secrets.compare_digest(sent.encode(), token.encode()):
         return 403, "403: this facelab UI needs the token from the URL it printed at start"
-    if request.method in SAFE_METHODS:
-        return None
+    return None
+
+
+def refusal(request: Request, address: Address, token: str) -> tuple[int, str] | None:
+    """(status, one-line reason) when ``request`` must be refused, None when it may pass. The ``?token=`` login
+    is handled by the guard before the token check."""
+    refused = _stranger(request, address, token)
+    if refused is not None or request.method in SAFE_METHODS:
+        return refused
+    by_header = request.headers.get(HEADER)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/json":
         return 415, (f"415: this UI takes only JSON requests (Content-Type: application/json), not "
@@ -120,14 +129,34 @@ def refusal(request: Request, address: Address, token: str) -> tuple[int, str] |
     return None
 
 
+def socket_refusal(request: HTTPConnection, address: Address, token: str) -> tuple[int, str] | None:
+    """(status, one-line reason) when a WebSocket handshake must be refused, None when it may open."""
+    refused = _stranger(request, address, token)
+    if refused is not None:
+        return refused
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None if request.headers.get(HEADER) else (403, "403: a WebSocket without Origin needs the token header")
+    if not address.allows_origin(origin):
+        return 403, f"403: a page of {origin[:100]!r} may not open this UI's WebSockets (only {address.shown()})"
+    return None
+
+
 class Guard:
-    """ASGI middleware applying ``refusal`` to every HTTP request; a valid ``?token=`` sets the cookie and
-    redirects to the same URL without it."""
+    """ASGI middleware applying ``refusal`` to every HTTP request and ``socket_refusal`` to every WebSocket
+    handshake; a valid ``?token=`` sets the cookie and redirects to the same URL without it."""
 
     def __init__(self, app: ASGIApp, token: str, address: Address):
         self.app, self.token, self.address = app, token, address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            refused = socket_refusal(HTTPConnection(scope), self.address, self.token)
+            if refused is None:
+                await self.app(scope, receive, send)
+            else:  # closed before the handshake: the server answers 403 (a browser shows scripts no reason)
+                await send({"type": "websocket.close", "code": 1008, "reason": refused[1][:120]})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -40,7 +40,7 @@ def predict_masks(net: XSegNet, faces: np.ndarray, device: torch.device | str = 
     with torch.inference_mode():
         for start in range(0, len(faces), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(faces[start : start + batch_size])).to(device)
-            logits = net(chunk.permute(0, 3, 1, 2).float().div(255))
+            logits = net(chunk.permute(0, 3, 1, 2).float().div(255))  # a channels-last view: no copy
             out.append(torch.sigmoid(logits)[:, 0].float().cpu().numpy())
     net.train(was_training)
     r = net.resolution
@@ -52,6 +52,9 @@ class Segmenter:
     net: XSegNet
     device: torch.device
     iteration: int
+
+    def __post_init__(self) -> None:
+        self.net.to(self.device, memory_format=torch.channels_last).eval()  # NHWC: the faces' layout, faster on CPUs
 
     @property
     def resolution(self) -> int:
@@ -66,7 +69,6 @@ class Segmenter:
         dev = resolve_devices(device)[0]
         net = build_net(saved_options(files))
         iteration = checkpoint.load_weights(files, net, dev)
-        net.to(dev).eval()
         log.info("loaded XSeg (iteration %d) on %s", iteration, dev)
         return cls(net, dev, iteration)
 

@@ -21,7 +21,7 @@ from facelab.train.discriminators import CodeDiscriminator, PatchDiscriminator, 
 from facelab.train.models import MODELS
 from facelab.train.models import sae
 from facelab.train.models.base import ExtraPart, SwapModel, check_multiple
-from facelab.train.models.saehd_nets import ARCHI_CHOICES, SAEHDSpec, build_net, parse_archi
+from facelab.train.models.saehd_nets import ARCHI_CHOICES, SAEHDSpec, build_net, init_subpixel_convs, parse_archi
 from facelab.train.optim import OptimizerFactory
 from facelab.train.optimizers import OPTIMIZERS, lr_dropout_settings
 from facelab.train.samples import FeedSettings
@@ -152,6 +152,7 @@ class SAEHD(SwapModel):
         self.patch_d = PatchDiscriminator(o["gan_patch_size"], o["resolution"], o["gan_dims"])
         self.code_d = CodeDiscriminator(self.spec.code_ch, self.spec.inter_res) if layout == "df" else None
         init_weights(self)
+        init_subpixel_convs(self.net)
 
     # -- what the trainer asks ------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from facelab.web.server import UiContext
 
 # In the order of the nav bar (the pipeline's order).
-PAGE_MODULES = ("manual", "masks", "faceset", "training", "merge")
+PAGE_MODULES = ("manual", "masks", "faceset", "training", "merge", "live")
 
 
 @dataclass(frozen=True)

@@ -122,11 +122,24 @@ def preview_jpeg(path: Path, landmarks: bool, least: int = PREVIEW_SIZE) -> byte
 # -- routes ------------------------------------------------------------------------------------------------
 
 
-def routes(ctx) -> list[Route]:
-    def folder_of(value: Any) -> Path:
+def names_of(body: dict) -> list[str]:
+    """The ``names`` a POST body lists (plain file names are checked later, against the folder's listing)."""
+    names = body.get("names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError("names must be a list of file names")
+    return names
+
+
+class _Folders:
+    """The folder a request names, checked, and the claim that lets one change at a time run on a folder."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def of(self, value: Any) -> Path:
         if not isinstance(value, str) or not value.strip("/"):
             raise InputError("choose an aligned folder", fix="pick one in the folder list")
-        folder = ctx.path(value)
+        folder = self.ctx.path(value)
         if not folder.is_dir():
             raise InputError("folder not found", path=value, fix="run the extract step first or pick another")
         if folder.name.endswith("_trash"):
@@ -136,38 +149,34 @@ def routes(ctx) -> list[Route]:
                              fix="pick one in the folder list; frames are never moved from here")
         return folder
 
-    def claim(folder: Path) -> None:
+    def claim(self, folder: Path) -> None:
         """Mark ``folder`` as being changed (a sort, trash or restore), or refuse while another change runs:
         a trash during a sort's renaming would move the wrong faces."""
-        with ctx.lock:
-            changing = ctx.state.setdefault(_CHANGING, set())
+        with self.ctx.lock:
+            changing = self.ctx.state.setdefault(_CHANGING, set())
             if folder in changing:
-                raise InputError("this folder is being sorted or changed", path=ctx.relative(folder),
+                raise InputError("this folder is being sorted or changed", path=self.ctx.relative(folder),
                                  fix="wait until that finishes, then try again")
             changing.add(folder)
 
-    def release(folder: Path) -> None:
-        with ctx.lock:
-            ctx.state[_CHANGING].discard(folder)
+    def release(self, folder: Path) -> None:
+        with self.ctx.lock:
+            self.ctx.state[_CHANGING].discard(folder)
 
-    def names_of(body: dict) -> list[str]:
-        names = body.get("names")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InputError("names must be a list of file names")
-        return names
 
-    def folders(_request: Request) -> Response:
-        out = []
-        for folder in face_folders(ctx.workspace.root):
-            out.append({"path": ctx.relative(folder), "count": count_faces(folder),
-                        "trash": count_faces(rename.trash_dir(folder))})
-        return JSONResponse({"folders": out})
+def _viewing_routes(ctx, folders: _Folders) -> list[Route]:
+    """What the page reads: the folder list, the sort methods, a folder's (or its trash's) faces, a preview."""
+
+    def folder_list(_request: Request) -> Response:
+        return JSONResponse({"folders": [{"path": ctx.relative(f), "count": count_faces(f),
+                                          "trash": count_faces(rename.trash_dir(f))}
+                                         for f in face_folders(ctx.workspace.root)]})
 
     def methods(_request: Request) -> Response:
         return JSONResponse({"methods": methods_json()})
 
     def faces(request: Request) -> Response:
-        folder = folder_of(request.query_params.get("folder"))
+        folder = folders.of(request.query_params.get("folder"))
         trash = request.query_params.get("trash") == "1"
         shown = rename.trash_dir(folder) if trash else folder
         paths = list_faces(shown) if shown.is_dir() else []
@@ -177,43 +186,6 @@ def routes(ctx) -> list[Route]:
                              "trash_count": count_faces(rename.trash_dir(folder)),
                              "faces": [face_entry(p, f"{where}/{p.name}") for p in paths]})
 
-    def start_sort(body: dict) -> dict[str, Any]:
-        folder = folder_of(body.get("folder"))
-        method = text_field(body, "method")
-        SORT_METHODS.get(method)  # unknown name: "did you mean" now, not inside the job
-        wanted = set(METHOD_OPTIONS.get(method, []))
-        options = {k: v for k, v in object_field(body, "options").items() if k in wanted}
-        validate(SORT_OPTIONS, options)  # a bad value is reported now, not by the job
-        claim(folder)
-
-        def work(progress: ProgressCallback) -> dict[str, Any]:
-            try:
-                result = sort_faceset(folder, method, options, progress)
-            finally:
-                release(folder)
-            return {"kept": len(result.kept), "trashed": len(result.trashed), "method": method,
-                    "skipped": [p.name for p in result.skipped]}
-
-        return {"job": ctx.jobs.start(work).id}
-
-    def trash_faces(body: dict) -> dict[str, Any]:
-        folder = folder_of(body.get("folder"))
-        claim(folder)
-        try:
-            moved = rename.move_to_trash(folder, pick(folder, names_of(body)))
-        finally:
-            release(folder)
-        return {"moved": [p.name for p in moved], "trash": ctx.relative(rename.trash_dir(folder))}
-
-    def restore_faces(body: dict) -> dict[str, Any]:
-        folder = folder_of(body.get("folder"))
-        claim(folder)
-        try:
-            moved = restore(folder, pick(rename.trash_dir(folder), names_of(body)))
-        finally:
-            release(folder)
-        return {"restored": [p.name for p in moved]}
-
     def preview(request: Request) -> Response:
         path = ctx.path(request.query_params.get("path", ""))
         if path.suffix.lower() not in FACE_SUFFIXES or not path.is_file():
@@ -221,11 +193,58 @@ def routes(ctx) -> list[Route]:
         jpeg = preview_jpeg(path, request.query_params.get("landmarks") == "1")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    return [Route("/api/faceset/folders", folders), Route("/api/faceset/methods", methods),
-            Route("/api/faceset/faces", faces), Route("/api/faceset/sort", posted(start_sort), methods=["POST"]),
+    return [Route("/api/faceset/folders", folder_list), Route("/api/faceset/methods", methods),
+            Route("/api/faceset/faces", faces), Route("/api/faceset/preview", preview)]
+
+
+def _changing_routes(ctx, folders: _Folders) -> list[Route]:
+    """What changes a folder, one change at a time per folder: sort (a job), trash, restore."""
+
+    def start_sort(body: dict) -> dict[str, Any]:
+        folder = folders.of(body.get("folder"))
+        method = text_field(body, "method")
+        SORT_METHODS.get(method)  # unknown name: "did you mean" now, not inside the job
+        wanted = set(METHOD_OPTIONS.get(method, []))
+        options = {k: v for k, v in object_field(body, "options").items() if k in wanted}
+        validate(SORT_OPTIONS, options)  # a bad value is reported now, not by the job
+        folders.claim(folder)
+
+        def work(progress: ProgressCallback) -> dict[str, Any]:
+            try:
+                result = sort_faceset(folder, method, options, progress)
+            finally:
+                folders.release(folder)
+            return {"kept": len(result.kept), "trashed": len(result.trashed), "method": method,
+                    "skipped": [p.name for p in result.skipped]}
+
+        return {"job": ctx.jobs.start(work).id}
+
+    def trash_faces(body: dict) -> dict[str, Any]:
+        folder = folders.of(body.get("folder"))
+        folders.claim(folder)
+        try:
+            moved = rename.move_to_trash(folder, pick(folder, names_of(body)))
+        finally:
+            folders.release(folder)
+        return {"moved": [p.name for p in moved], "trash": ctx.relative(rename.trash_dir(folder))}
+
+    def restore_faces(body: dict) -> dict[str, Any]:
+        folder = folders.of(body.get("folder"))
+        folders.claim(folder)
+        try:
+            moved = restore(folder, pick(rename.trash_dir(folder), names_of(body)))
+        finally:
+            folders.release(folder)
+        return {"restored": [p.name for p in moved]}
+
+    return [Route("/api/faceset/sort", posted(start_sort), methods=["POST"]),
             Route("/api/faceset/trash", posted(trash_faces), methods=["POST"]),
-            Route("/api/faceset/restore", posted(restore_faces), methods=["POST"]),
-            Route("/api/faceset/preview", preview)]
+            Route("/api/faceset/restore", posted(restore_faces), methods=["POST"])]
+
+
+def routes(ctx) -> list[Route]:
+    folders = _Folders(ctx)
+    return [*_viewing_routes(ctx, folders), *_changing_routes(ctx, folders)]
 
 
 PAGE = PAGES.register("faceset")(Page("faceset", "Faceset", "Browse, sort and trash aligned faces", routes))

@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from facelab.device import DEVICE_OPTION
 from facelab.errors import InputError, ModelError, OptionError, WorkspaceError
+from facelab.io.frames import IMAGE_SUFFIXES, list_images
 from facelab.merge.merger import PredictedFace, merge_frame, with_super_resolution
 from facelab.merge.options import (
     MERGE_OPTIONS,
@@ -42,14 +43,7 @@ from facelab.merge.options import (
     resolve,
     save_settings,
 )
-from facelab.merge.runner import (
-    IMAGE_SUFFIXES,
-    align_faces,
-    group_faces,
-    list_images,
-    predict_faces,
-    read_frame,
-)
+from facelab.merge.runner import align_faces, group_faces, predict_faces, read_frame
 from facelab.options import validate
 from facelab.types import FaceMeta
 from facelab.web.forms import MAX_DIGITS, object_field, option_json, posted, text_field

@@ -1,6 +1,9 @@
 """Training page: the live preview grid, loss graph and speed of a model in training, and its save / stop /
 preview buttons. The trainer runs in another process (or `facelab train --ui`); the page talks to it only
 through the files of train/control.py in the model folder, and shows the last save when no trainer runs.
+
+The page lists the swap models of the model folder and, beside them, the XSeg face segmenter trained in its
+``xseg/`` subfolder (`facelab xseg train` writes the same status, history and preview files).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from facelab.errors import InputError
 from facelab.train import checkpoint, control
 from facelab.web.forms import posted, text_field
 from facelab.web.pages import PAGES, Page
+from facelab.xseg.options import MODEL_NAME as XSEG_NAME
+from facelab.xseg.segmenter import xseg_folder
 
 DEFAULT_FOLDER = "model"
 
@@ -27,15 +32,24 @@ def models_folder(ctx, folder: str | None) -> Path:
     return ctx.path(folder or DEFAULT_FOLDER)
 
 
-def choose_model(folder: Path, models: list[str], asked: str | None) -> str | None:
-    """``asked`` when it is one of ``models``; else the one written to last (the one in training, most likely);
-    None when the folder holds no model."""
+def listed_models(folder: Path) -> list[tuple[Path, str]]:
+    """(folder, name) of each model the page offers: the models saved in ``folder``, then those in its ``xseg/``
+    subfolder (the workspace's XSeg, which trains beside the swap models but is not one of them)."""
+    return [(where, name) for where in (folder, xseg_folder(folder)) for name in checkpoint.find_models(where)]
+
+
+def choose_model(listed: list[tuple[Path, str]], asked: str | None, asked_folder: Path | None = None
+                 ) -> tuple[Path, str] | None:
+    """The listed model named ``asked`` (in ``asked_folder`` when given); else the one written to last (the one
+    in training, most likely); None when nothing is listed."""
     if asked:
-        if asked not in models:
+        found = [(where, name) for where, name in listed
+                 if name == asked and (asked_folder is None or where.resolve() == asked_folder.resolve())]
+        if not found:
             raise InputError(f"no model {asked[:80]!r} in this folder",
-                             fix=f"pick one of: {', '.join(models) or 'none'}")
-        return asked
-    return max(models, key=lambda name: _last_written(folder, name), default=None)
+                             fix=f"pick one of: {', '.join(name for _, name in listed) or 'none'}")
+        return found[0]
+    return max(listed, key=lambda entry: _last_written(*entry), default=None)
 
 
 def _last_written(folder: Path, model: str) -> float:
@@ -88,6 +102,8 @@ def describe(ctx, folder: Path, model: str, now: float) -> dict[str, Any]:
     out["preview"] = ({"path": ctx.relative(preview), "mtime": preview.stat().st_mtime}
                       if preview.is_file() else None)
     out["model"] = model
+    out["model_folder"] = ctx.relative(folder)
+    out["segmenter"] = model == XSEG_NAME  # its preview rows and losses mean other things
     return out
 
 
@@ -98,31 +114,41 @@ def preview_history(ctx, folder: Path, model: str) -> list[str]:
 
 
 def routes(ctx) -> list[Route]:
+    def pick(params: dict) -> tuple[Path, list[tuple[Path, str]], tuple[Path, str] | None]:
+        """(the folder asked, what it lists, the model asked or the latest): ``folder`` (default: MODEL_DIR),
+        ``model`` a name and ``model_folder`` where it is, when two folders might hold that name."""
+        folder = models_folder(ctx, params.get("folder"))
+        listed = listed_models(folder)
+        in_folder = params.get("model_folder")
+        model = choose_model(listed, params.get("model") or None, ctx.path(in_folder) if in_folder else None)
+        return folder, listed, model
+
     def status(request: Request) -> Response:
-        folder = models_folder(ctx, request.query_params.get("folder"))
-        models = checkpoint.find_models(folder)
-        model = choose_model(folder, models, request.query_params.get("model"))
-        body: dict[str, Any] = {"folder": ctx.relative(folder) if folder.exists() else None, "models": models}
+        folder, listed, model = pick(dict(request.query_params))
+        body: dict[str, Any] = {"folder": ctx.relative(folder) if folder.exists() else None,
+                                "models": [name for _, name in listed],
+                                "listed": [{"name": name, "folder": ctx.relative(where),
+                                            "segmenter": name == XSEG_NAME} for where, name in listed]}
         if model is not None:
-            body.update(describe(ctx, folder, model, time.time()))
+            body.update(describe(ctx, *model, time.time()))
         return JSONResponse(body)
 
     def ask(data: dict) -> dict:
-        folder = models_folder(ctx, text_field(data, "folder"))
-        model = choose_model(folder, checkpoint.find_models(folder), text_field(data, "model") or None)
+        _, _, model = pick({key: text_field(data, key) for key in ("folder", "model", "model_folder")})
         if model is None:
             raise InputError("no model in this folder", fix="start one with `facelab train --ui`")
-        if not control.is_alive(control.read_status(folder, model)):
-            raise InputError(f"no trainer is running for {model}",
-                             fix="start it with `facelab train --ui` (or `facelab train` beside `facelab ui`)")
+        where, name = model
+        if not control.is_alive(control.read_status(where, name)):
+            fix = ("start `facelab xseg train` beside `facelab ui`" if name == XSEG_NAME else
+                   "start it with `facelab train --ui` (or `facelab train` beside `facelab ui`)")
+            raise InputError(f"no trainer is running for {name}", fix=fix)
         action = text_field(data, "action")
-        control.write_request(folder, model, action)
-        return {"asked": action, "model": model}
+        control.write_request(where, name, action)
+        return {"asked": action, "model": name}
 
     def history(request: Request) -> Response:
-        folder = models_folder(ctx, request.query_params.get("folder"))
-        model = choose_model(folder, checkpoint.find_models(folder), request.query_params.get("model"))
-        return JSONResponse({"previews": preview_history(ctx, folder, model) if model else []})
+        _, _, model = pick(dict(request.query_params))
+        return JSONResponse({"previews": preview_history(ctx, *model) if model else []})
 
     return [Route("/api/training/status", status), Route("/api/training/request", posted(ask), methods=["POST"]),
             Route("/api/training/history", history)]

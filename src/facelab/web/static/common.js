@@ -58,6 +58,61 @@ const facelab = {
     return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
   },
 
+  // One option's form field from its spec ({name, label, help, kind, default, min, max, choices}, as the server's
+  // option_json sends it): a select for choices, a checkbox for bool, a number (and a slider when bounded).
+  // Returns [row element, {get(), set(value)}]; the controls have id "opt-NAME".
+  optionField(spec) {
+    const row = document.createElement("div");
+    row.className = "field";
+    row.dataset.option = spec.name;
+    const label = document.createElement("label");
+    label.textContent = spec.label;
+    label.title = `${spec.name}: ${spec.help}`;
+    label.htmlFor = `opt-${spec.name}`;
+    const control = document.createElement("div");
+    control.className = "control";
+    let field;
+    if (spec.choices) {
+      const select = document.createElement("select");
+      select.id = `opt-${spec.name}`; select.name = spec.name; select.title = spec.help;
+      for (const choice of spec.choices) select.add(new Option(String(choice), String(choice)));
+      control.append(select);
+      field = { get: () => facelab.optionValue(spec, select.value), set: (v) => { select.value = String(v); } };
+    } else if (spec.kind === "bool") {
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.id = `opt-${spec.name}`; box.name = spec.name; box.title = spec.help;
+      control.append(box);
+      field = { get: () => box.checked, set: (v) => { box.checked = Boolean(v); } };
+    } else {
+      const number = document.createElement("input");
+      number.type = "number"; number.id = `opt-${spec.name}`; number.name = spec.name; number.title = spec.help;
+      number.step = spec.kind === "int" ? "1" : "any";
+      if (spec.min !== null) number.min = spec.min;
+      if (spec.max !== null) number.max = spec.max;
+      if (spec.min !== null && spec.max !== null) {
+        const slider = document.createElement("input");
+        slider.type = "range"; slider.min = spec.min; slider.max = spec.max; slider.step = number.step === "any" ? "0.01" : "1";
+        slider.name = spec.name + "-slider"; slider.title = spec.help;
+        slider.setAttribute("aria-label", spec.label);
+        slider.addEventListener("input", () => { number.value = slider.value; });
+        number.addEventListener("input", () => { slider.value = number.value; });
+        control.append(slider);
+        field = { get: () => facelab.optionValue(spec, number.value), set: (v) => { number.value = v; slider.value = v; } };
+      } else {
+        field = { get: () => facelab.optionValue(spec, number.value), set: (v) => { number.value = v; } };
+      }
+      control.append(number);
+    }
+    row.append(label, control);
+    return [row, field];
+  },
+
+  optionValue(spec, text) {
+    if (spec.kind === "int") return Math.round(Number(text));
+    if (spec.kind === "float") return Number(text);
+    return text;
+  },
+
   async nav(current) {
     const bar = document.createElement("nav");
     bar.innerHTML = '<a class="brand" href="/">facelab</a>';

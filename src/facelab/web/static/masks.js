@@ -1,5 +1,6 @@
 // Mask editor: draw include/exclude polygons on aligned faces; the server stores them in the face's metadata
 // and draws the mask training uses. Points are aligned-face pixels (x, y), origin at the top-left pixel's corner.
+// With a trained XSeg, its prediction can be laid over the face and the folder walked least sure first.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +21,9 @@ const ed = {
   display: 0, // CSS pixels of the face's side on screen (the zoom)
   mouse: null, busy: false, leaving: false, saves: 0,
   preview: { seq: 0, running: false, wanted: false, url: null },
+  segmenter: null, // /api/masks/segmenter answer: is an XSeg trained, and what to say
+  overlay: { on: false, path: null, layer: null, score: null }, // the prediction drawn over the face shown
+  scores: null, // face path → uncertainty, while walking the folder least sure first
 };
 
 // -- polygons ---------------------------------------------------------------------------------------------
@@ -114,6 +118,7 @@ function paint() {
   draw2d.setTransform(k, 0, 0, k, 0, 0); // draw in aligned-face pixels from here on
   draw2d.imageSmoothingEnabled = true;
   draw2d.drawImage(ed.image, 0, 0, size, size);
+  if (ed.overlay.on && ed.overlay.path === ed.face.path) draw2d.drawImage(ed.overlay.layer, 0, 0, size, size);
   draw2d.setLineDash([5 * px, 4 * px]);
   draw2d.lineWidth = 1.5 * px;
   draw2d.strokeStyle = "#8cf";
@@ -195,6 +200,98 @@ async function runPreview() {
   }
 }
 
+// -- the segmenter ----------------------------------------------------------------------------------------
+
+// The layer drawn over the face from the server's grey mask (255 = surely face): what the segmenter calls
+// "not face" tinted blue (stronger where it is surer), and its 0.5 edge in yellow.
+function overlayLayer(grey) {
+  const size = grey.width, layer = document.createElement("canvas");
+  layer.width = layer.height = size;
+  const g = layer.getContext("2d");
+  g.drawImage(grey, 0, 0);
+  const img = g.getImageData(0, 0, size, size), d = img.data;
+  const inside = new Uint8Array(size * size);
+  for (let i = 0; i < size * size; i++) inside[i] = d[4 * i] >= 128;
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = y * size + x, p = d[4 * i] / 255;
+      const edge = (x + 1 < size && inside[i] !== inside[i + 1]) || (y + 1 < size && inside[i] !== inside[i + size]);
+      if (edge) d.set([255, 220, 0, 255], 4 * i);
+      else d.set([20, 60, 200, Math.round(160 * (1 - p))], 4 * i);
+    }
+  }
+  g.putImageData(img, 0, 0);
+  return layer;
+}
+
+async function loadOverlay() {
+  const face = ed.face;
+  if (!ed.overlay.on || !face || ed.overlay.path === face.path) return;
+  const response = await fetch(`/api/masks/prediction?path=${encodeURIComponent(face.path)}&v=${face.version}`);
+  if (!response.ok) {
+    const data = await response.json().catch(() => ({}));
+    throw new Error(data.text || data.error || `HTTP ${response.status}`);
+  }
+  const score = Number(response.headers.get("X-Facelab-Uncertainty"));
+  const grey = await createImageBitmap(await response.blob());
+  if (ed.face !== face || !ed.overlay.on) return; // another face came, or the overlay went off, meanwhile
+  Object.assign(ed.overlay, { path: face.path, layer: overlayLayer(grey), score });
+  canvas.dataset.overlay = face.path; // tests wait on this: the prediction is drawn
+  showPosition();
+  paint();
+}
+
+async function setOverlay(on) {
+  ed.overlay.on = on;
+  $("overlay").checked = on;
+  document.body.classList.toggle("overlay-on", on);
+  if (!on) { delete canvas.dataset.overlay; ed.overlay.path = null; paint(); showPosition(); return; }
+  try { await loadOverlay(); } catch (err) { await setOverlay(false); throw err; }
+}
+
+async function showSegmenter() {
+  ed.segmenter = await facelab.api("/api/masks/segmenter");
+  const trained = ed.segmenter.trained;
+  $("segmenter").textContent = ed.segmenter.message;
+  $("segmenter").className = trained ? "dim" : "error";
+  $("overlay").disabled = !trained;
+  $("order").querySelector('option[value="unsure"]').disabled = !trained;
+  if (!trained && ed.overlay.on) await setOverlay(false);
+}
+
+// Walk the folder least sure first (a job: every face is predicted once, then cached) or by file name.
+async function orderFaces(how) {
+  const bar = $("order-progress");
+  let listing;
+  if (how === "unsure") {
+    bar.hidden = false;
+    try {
+      const { job } = await facelab.post("/api/masks/order", { folder: ed.folder });
+      listing = await facelab.waitJob(job, bar);
+    } finally { bar.hidden = true; }
+    ed.scores = Object.fromEntries(listing.faces.map((f, i) => [f, listing.scores[i]]));
+  } else {
+    listing = await facelab.api(`/api/masks/faces?folder=${encodeURIComponent(ed.folder)}`);
+    ed.scores = null;
+  }
+  if (!listing.faces.length) { facelab.status(`no faces to edit in ${listing.folder}`, "error"); return; }
+  ed.faces = listing.faces;
+  document.body.dataset.order = how; // tests wait on this
+  await loadFace(0);
+  if (how === "unsure") {
+    const s = listing.scores;
+    const range = `uncertainty ${s[0].toFixed(3)} … ${s[s.length - 1].toFixed(3)}`;
+    facelab.status(`${s.length} faces, least sure first (${range})`, "ok");
+  }
+}
+
+function showPosition() {
+  const rel = ed.faces[ed.index], parts = [`${ed.index + 1} / ${ed.faces.length} in ${ed.folder}`];
+  const score = ed.scores ? ed.scores[rel] : ed.overlay.on && ed.overlay.path === rel ? ed.overlay.score : undefined;
+  if (score !== undefined && score !== null) parts.push(`segmenter uncertainty ${score.toFixed(3)}`);
+  $("position").textContent = parts.join(" · ");
+}
+
 // -- faces and folders ------------------------------------------------------------------------------------
 
 async function loadFace(index) {
@@ -209,10 +306,16 @@ async function loadFace(index) {
   ed.loaded = JSON.stringify(polygons());
   if (!ed.display || resized) ed.display = fitDisplay(face.size);
   $("face-name").textContent = rel.split("/").pop();
-  $("position").textContent = `${index + 1} / ${ed.faces.length} in ${ed.folder}`;
+  // A face with an applied XSeg mask trains on that mask; its polygons then teach XSeg (retrain, re-apply).
+  $("mask-legend").textContent = face.xseg_applied
+    ? "hull ∪ include − exclude: what XSeg learns here. Training uses this face's applied XSeg mask " +
+      "(retrain and re-apply XSeg to bring these polygons in)."
+    : "mask training uses: hull ∪ include − exclude";
+  showPosition();
   canvas.dataset.path = face.path; // tests wait on this: the face is shown and editable
   layout();
   changed();
+  if (ed.overlay.on) facelab.guard(() => setOverlay(true));
 }
 
 async function openFolder(folder) {
@@ -221,11 +324,13 @@ async function openFolder(folder) {
   const skipped = listing.skipped.length ? `${listing.skipped.length} face(s) left out: ` +
     listing.skipped.slice(0, 3).map((f) => `${f.name} (${f.problem})`).join("; ") : "";
   if (!listing.faces.length) { facelab.status(`no faces to edit in ${listing.folder}. ${skipped}`, "error"); return; }
-  Object.assign(ed, { folder: listing.folder, faces: listing.faces, face: null });
+  Object.assign(ed, { folder: listing.folder, faces: listing.faces, face: null, scores: null });
   history.replaceState(null, "", `#${listing.folder}`);
   $("choose").hidden = true;
   $("editor").hidden = false;
+  $("order").value = "name";
   facelab.status(skipped, skipped ? "error" : "");
+  await showSegmenter();
   await loadFace(0);
 }
 
@@ -348,12 +453,25 @@ document.addEventListener("keydown", (event) => {
   if (ACTIONS[key]) {
     event.preventDefault();
     act(ACTIONS[key], event.shiftKey ? STEP_BIG : 1);
+  } else if (key === "o") {
+    if ($("overlay").disabled) facelab.status(ed.segmenter ? ed.segmenter.message : "no segmenter", "error");
+    else facelab.guard(() => setOverlay(!ed.overlay.on));
   } else if (key === "-" || key === "_") zoom(1 / ZOOM);
   else if (key === "+" || key === "=") zoom(ZOOM);
   else if (key === "escape") escape();
 });
 
 $("exit").addEventListener("click", () => escape());
+$("overlay").addEventListener("change", (event) => {
+  event.target.blur(); // the editor's keys work again at once
+  facelab.guard(() => setOverlay(event.target.checked));
+});
+$("order").addEventListener("change", (event) => {
+  event.target.blur(); // the editor's keys work again at once
+  facelab.guard(async () => {
+    try { await orderFaces(event.target.value); } catch (err) { event.target.value = "name"; throw err; }
+  });
+});
 
 facelab.guard(async () => {
   await facelab.nav("masks");

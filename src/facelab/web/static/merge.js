@@ -20,63 +20,11 @@ const tuner = {
 
 // ---- the form, generated from the option specs ----
 
-function makeField(spec) {
-  const row = document.createElement("div");
-  row.className = "field";
-  row.dataset.option = spec.name;
-  const label = document.createElement("label");
-  label.textContent = spec.label;
-  label.title = `${spec.name}: ${spec.help}`;
-  label.htmlFor = `opt-${spec.name}`;
-  const control = document.createElement("div");
-  control.className = "control";
-  let field;
-  if (spec.choices) {
-    const select = document.createElement("select");
-    select.id = `opt-${spec.name}`; select.name = spec.name; select.title = spec.help;
-    for (const choice of spec.choices) select.add(new Option(String(choice), String(choice)));
-    control.append(select);
-    field = { get: () => parseValue(spec, select.value), set: (v) => { select.value = String(v); } };
-  } else if (spec.kind === "bool") {
-    const box = document.createElement("input");
-    box.type = "checkbox"; box.id = `opt-${spec.name}`; box.name = spec.name; box.title = spec.help;
-    control.append(box);
-    field = { get: () => box.checked, set: (v) => { box.checked = Boolean(v); } };
-  } else {
-    const number = document.createElement("input");
-    number.type = "number"; number.id = `opt-${spec.name}`; number.name = spec.name; number.title = spec.help;
-    number.step = spec.kind === "int" ? "1" : "any";
-    if (spec.min !== null) number.min = spec.min;
-    if (spec.max !== null) number.max = spec.max;
-    if (spec.min !== null && spec.max !== null) {
-      const slider = document.createElement("input");
-      slider.type = "range"; slider.min = spec.min; slider.max = spec.max; slider.step = number.step === "any" ? "0.01" : "1";
-      slider.name = spec.name + "-slider"; slider.title = spec.help;
-      slider.setAttribute("aria-label", spec.label);
-      slider.addEventListener("input", () => { number.value = slider.value; });
-      number.addEventListener("input", () => { slider.value = number.value; });
-      control.append(slider);
-      field = { get: () => parseValue(spec, number.value), set: (v) => { number.value = v; slider.value = v; } };
-    } else {
-      field = { get: () => parseValue(spec, number.value), set: (v) => { number.value = v; } };
-    }
-    control.append(number);
-  }
-  row.append(label, control);
-  return [row, field];
-}
-
-function parseValue(spec, text) {
-  if (spec.kind === "int") return Math.round(Number(text));
-  if (spec.kind === "float") return Number(text);
-  return text;
-}
-
 function buildForm() {
   const form = $("options");
   form.replaceChildren();
   for (const spec of tuner.options) {
-    const [row, field] = makeField(spec);
+    const [row, field] = facelab.optionField(spec);
     tuner.fields[spec.name] = field;
     form.append(row);
   }

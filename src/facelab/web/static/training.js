@@ -8,6 +8,7 @@ const params = new URLSearchParams(location.search);
 const view = {
   model: params.get("model") || "",
   folder: params.get("folder") || "",
+  modelFolder: params.get("model_folder") || "", // where the model shown is (model/ or its xseg/ subfolder)
   last: null,        // the last status answer
   previewKey: "",    // path + mtime of the preview shown
   history: null,     // list of preview_history paths while browsing, else null
@@ -18,6 +19,7 @@ function query(extra = {}) {
   const q = new URLSearchParams();
   if (view.model) q.set("model", view.model);
   if (view.folder) q.set("folder", view.folder);
+  if (view.modelFolder) q.set("model_folder", view.modelFolder);
   for (const [k, v] of Object.entries(extra)) q.set(k, v);
   const s = q.toString();
   return s ? "?" + s : "";
@@ -32,19 +34,37 @@ function duration(seconds) {
 
 const num = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 
-function showModels(models, current) {
+// The picker: the swap models of the folder and the XSeg segmenter of its xseg/ subfolder, one list.
+const modelKey = (m) => `${m.folder}/${m.name}`;
+
+function showModels(listed, current) {
   const select = $("model");
-  $("pickerLabel").hidden = models.length < 2;
-  if (select.dataset.models !== models.join("|")) {
+  $("pickerLabel").hidden = listed.length < 2;
+  const keys = listed.map(modelKey).join("|");
+  if (select.dataset.models !== keys) {
     select.innerHTML = "";
-    for (const name of models) select.add(new Option(name, name));
-    select.dataset.models = models.join("|");
+    for (const m of listed) {
+      const option = new Option(m.segmenter ? `${m.name} (face segmenter, ${m.folder})` : m.name, modelKey(m));
+      Object.assign(option.dataset, { name: m.name, folder: m.folder });
+      select.add(option);
+    }
+    select.dataset.models = keys;
   }
   select.value = current;
 }
 
-function showButtons(running) {
-  const why = running ? "" : "No trainer is running for this model: start `facelab train --ui`";
+// What the preview rows and the two loss lines mean: a swap model's, or the segmenter's.
+const MEANING = {
+  swap: { src: "src loss", dst: "dst loss",
+    rows: "Preview rows: src, src→src, dst, dst→dst, dst→src." },
+  segmenter: { src: "loss (BCE + Dice)", dst: "1 − IoU",
+    rows: "Preview rows: one face each — the face, the predicted mask, and the face with what is not face " +
+      "tinted red." },
+};
+
+function showButtons(running, segmenter = false) {
+  const command = segmenter ? "facelab xseg train` beside `facelab ui" : "facelab train --ui";
+  const why = running ? "" : `No trainer is running for this model: start \`${command}\``;
   for (const id of ["save", "stop", "refresh"]) {
     const b = $(id);
     b.disabled = !running;
@@ -55,8 +75,11 @@ function showButtons(running) {
 
 function showStatus(s) {
   view.last = s;
-  if (!view.model && s.model) view.model = s.model;  // stay on it even when another model starts writing
-  showModels(s.models, s.model || "");
+  if (!view.model && s.model) {  // stay on it even when another model starts writing
+    view.model = s.model;
+    view.modelFolder = s.model_folder;
+  }
+  showModels(s.listed, s.model ? `${s.model_folder}/${s.model}` : "");
   if (!s.model) {
     $("state").textContent = "no model";
     $("state").className = "";
@@ -64,7 +87,11 @@ function showStatus(s) {
     showButtons(false);
     return;
   }
-  $("modelName").textContent = s.model;
+  $("modelName").textContent = s.segmenter ? `${s.model} — face segmenter (${s.model_folder})` : s.model;
+  const meaning = MEANING[s.segmenter ? "segmenter" : "swap"];
+  $("lossSrcLabel").textContent = meaning.src;
+  $("lossDstLabel").textContent = meaning.dst;
+  $("rows").textContent = meaning.rows;
   $("state").textContent = s.running ? "running" : "stopped";
   $("state").className = s.running ? "running" : "";
   $("iteration").textContent = s.iteration ?? "–";
@@ -75,7 +102,7 @@ function showStatus(s) {
   $("lossDst").textContent = num(s.loss_dst, 4);
   $("note").textContent = s.running ? "" :
     "No trainer is running: this is the last saved state" + (s.stopped_by ? ` (last run stopped: ${s.stopped_by})` : "") + ".";
-  showButtons(s.running);
+  showButtons(s.running, s.segmenter);
   if (!view.history && s.preview) {
     const key = `${s.preview.path}@${s.preview.mtime}`;
     if (key !== view.previewKey) {
@@ -83,11 +110,11 @@ function showStatus(s) {
       $("preview").src = facelab.fileUrl(s.preview.path, s.preview.mtime);
     }
   }
-  drawLoss($("loss"), s.history);
+  drawLoss($("loss"), s.history, meaning);
 }
 
 // Loss graph on a log scale: src blue, dst orange; x is the iteration.
-function drawLoss(canvas, history) {
+function drawLoss(canvas, history, meaning) {
   const g = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height, L = 52, R = 12, T = 26, B = 28;
   g.clearRect(0, 0, W, H);
@@ -107,7 +134,7 @@ function drawLoss(canvas, history) {
   }
   g.fillText(String(x0), L, H - 8);
   g.textAlign = "right"; g.fillText(String(its[its.length - 1]), W - R, H - 8); g.textAlign = "left";
-  for (const [key, colour, label, at] of [["src", "#4ea1ff", "src loss", L], ["dst", "#ff9f43", "dst loss", L + 80]]) {
+  for (const [key, colour, label, at] of [["src", "#4ea1ff", meaning.src, L], ["dst", "#ff9f43", meaning.dst, L + 130]]) {
     const values = history[key] || [];
     g.fillStyle = colour; g.fillText(label, at, 16);
     g.strokeStyle = colour; g.lineWidth = 1.5; g.beginPath();
@@ -129,7 +156,8 @@ async function poll() {
 
 async function ask(action, label) {
   if (!view.last || !view.last.running) return;
-  const done = await facelab.guard(() => facelab.post("/api/training/request", { action, model: view.model, folder: view.folder }));
+  const done = await facelab.guard(() => facelab.post("/api/training/request",
+    { action, model: view.model, folder: view.folder, model_folder: view.modelFolder }));
   if (done) facelab.status(`${label}: asked the trainer (it answers after its current iteration)`, "ok");
 }
 
@@ -170,7 +198,11 @@ $("live").onclick = toggleHistory;
 $("prev").onclick = () => step(-1);
 $("next").onclick = () => step(1);
 $("model").onchange = (e) => {
-  view.model = e.target.value; view.previewKey = ""; view.history = null; $("historyBar").hidden = true; poll();
+  const chosen = e.target.selectedOptions[0].dataset;
+  Object.assign(view, { model: chosen.name, modelFolder: chosen.folder, previewKey: "", history: null });
+  $("historyBar").hidden = true;
+  e.target.blur(); // the page's keys work again at once
+  poll();
 };
 
 document.addEventListener("keydown", (e) => {
