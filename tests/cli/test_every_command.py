@@ -13,12 +13,13 @@ from facelab.io.faceimage import list_faces, read_meta
 from facelab.workspace import create
 
 # What each command needs besides -w and --yes to run on an empty workspace. Left out: `demo` (it runs the whole
-# pipeline), `bench` (its own test below), and `xseg remove` / `xseg fetch` (they work on the folder they name).
+# pipeline) and `bench` (its own test below).
 ARGS = {
     "extract": ["src"], "faceset info": ["00001_0.jpg"], "faceset recover-names": [], "faceset debug-landmarks": [],
     "faceset png2jpg": [], "faceset import-dfl": [], "merge": [], "score": ["--device", "cpu"],
     "sort": ["--by", "blur"], "train": [], "ui": [], "verify": [], "video extract": ["src"], "video cut": ["src"],
     "video denoise": [], "video assemble": [], "workspace create": [], "workspace clear": [], "xseg train": [],
+    "xseg apply": [], "xseg remove": [], "xseg fetch": [], "export": [], "live": [],
 }
 
 
