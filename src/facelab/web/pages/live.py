@@ -25,7 +25,6 @@ import asyncio
 import json
 import logging
 import struct
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from facelab.device import DEVICE_OPTION
 from facelab.errors import FacelabError, InputError, ModelError
-from facelab.export.formats import SUFFIXES
 from facelab.io.faceimage import image_header_size
 from facelab.live.options import LIVE_OPTIONS
 from facelab.merge.options import MERGE_OPTIONS, SETTINGS_FILE, resolve
@@ -49,6 +46,7 @@ from facelab.options import validate
 from facelab.provenance import label_jpeg
 from facelab.web.forms import option_json, parse_json_object
 from facelab.web.pages import PAGES, Page
+from facelab.web.models import model_cache
 from facelab.web.pages.merge import tuner
 
 log = logging.getLogger(__name__)
@@ -130,45 +128,6 @@ def split_changes(changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 # -- the models a socket may choose ------------------------------------------------------------------------------
-
-
-@dataclass
-class Models:
-    """The swappers of the workspace's model folder: trained models by name and exported files by file name, each
-    loaded once and again when its weights change (e.g. while `facelab train` runs); shared by all sockets."""
-
-    folder: Path
-    device: str = DEVICE_OPTION.default
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    loaded: dict[str, tuple[int, Any]] = field(default_factory=dict)
-
-    def names(self) -> list[str]:
-        from facelab.train.checkpoint import find_models
-
-        exported = sorted(p.name for p in self.folder.glob("*") if p.suffix.lower() in SUFFIXES and p.is_file()) \
-            if self.folder.is_dir() else []
-        return find_models(self.folder) + exported
-
-    def get(self, name: str):
-        """The loaded swapper ``name`` (one of ``names()``, so never a path); ModelError otherwise."""
-        from facelab.export.runtime import load_swapper
-        from facelab.train.checkpoint import ModelFiles
-
-        if not isinstance(name, str) or name not in self.names():
-            raise ModelError(f"no {str(name)[:80]!r} model in this workspace", path=self.folder,
-                             fix="pick one of the models listed, or train one with `facelab train`")
-        exported = Path(name).suffix.lower() in SUFFIXES
-        weights = self.folder / name if exported else ModelFiles(self.folder, name).weights
-        if not weights.is_file():
-            raise ModelError(f"no trained {name} model in this workspace", path=self.folder,
-                             fix="train one with `facelab train`")
-        stamp = weights.stat().st_mtime_ns
-        with self.lock:
-            if name not in self.loaded or self.loaded[name][0] != stamp:
-                swapper = load_swapper(weights if exported else self.folder, None if exported else name,
-                                       self.device)
-                self.loaded[name] = (stamp, swapper)
-            return self.loaded[name][1]
 
 
 # -- one socket's session --------------------------------------------------------------------------------------
@@ -305,7 +264,7 @@ async def serve(ws: WebSocket, connection: Connection) -> None:
 
 
 def routes(ctx) -> list[BaseRoute]:
-    models = Models(ctx.workspace.model)
+    models = model_cache(ctx)
 
     def state(_request: Request) -> Response:
         values = start_values(ctx.workspace.model / SETTINGS_FILE)

@@ -47,6 +47,7 @@ from facelab.merge.runner import align_faces, group_faces, predict_faces, read_f
 from facelab.options import validate
 from facelab.types import FaceMeta
 from facelab.web.forms import MAX_DIGITS, object_field, option_json, posted, text_field
+from facelab.web.models import ModelCache, model_cache
 from facelab.web.pages import PAGES, Page
 from facelab.workspace import Workspace
 
@@ -106,7 +107,7 @@ class Tuner:
     workspace: Workspace
     device: str = DEVICE_OPTION.default
     lock: threading.Lock = field(default_factory=threading.Lock)
-    swappers: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    models: ModelCache | None = None  # the UI's shared one (``tuner``), else its own
     predictions: collections.OrderedDict = field(default_factory=collections.OrderedDict)
     faces: tuple[int, dict[str, list[FaceMeta]]] | None = None
     enhancer: Any = None
@@ -130,22 +131,13 @@ class Tuner:
                 self.faces = (stamp, group_faces(aligned)[0])
             return self.faces[1]
 
-    def swapper(self, name: str):
-        """The loaded model ``name`` (call with ``lock`` held). Torch is imported on first use: the UI starts fast."""
-        from facelab.train.checkpoint import ModelFiles, find_models
-        from facelab.train.swap import Swapper
+    def __post_init__(self) -> None:
+        if self.models is None:
+            self.models = ModelCache(self.workspace.model, self.device)
 
-        if name not in find_models(self.workspace.model):  # also refuses any name with a path in it
-            raise ModelError(f"no {name[:80]!r} model in this workspace", path=self.workspace.model,
-                             fix="pick one of the models listed, or train one with `facelab train`")
-        weights = ModelFiles(self.workspace.model, name).weights
-        if not weights.is_file():
-            raise ModelError(f"no trained {name} model in this workspace", path=self.workspace.model,
-                             fix="train one with `facelab train`")
-        stamp = weights.stat().st_mtime_ns
-        if name not in self.swappers or self.swappers[name][0] != stamp:
-            self.swappers[name] = (stamp, Swapper.load(self.workspace.model, name, device=self.device))
-        return self.swappers[name][1]
+    def swapper(self, name: str) -> tuple[int, Any]:
+        """(weights stamp, loaded model) of ``name``. Torch is imported on first use: the UI starts fast."""
+        return self.models.stamped(name)
 
     def predict(self, model: str, frame_name: str) -> tuple[Prediction, float]:
         """The frame's prediction, cached per (model, weights, frame, faces), and the seconds this call spent
@@ -157,9 +149,9 @@ class Tuner:
             raise InputError(f"no dst frame {frame_name[:80]!r}", fix="pick a frame from the list")
         metas = self.faces_by_frame().get(path.stem, [])
         with self.lock:
-            swapper = self.swapper(model)
+            stamp, swapper = self.swapper(model)
             # The faces' stamp: a face re-extracted or trashed for this frame means predicting again.
-            key = (model, self.swappers[model][0], frame_name, self.faces[0] if self.faces else 0)
+            key = (model, stamp, frame_name, self.faces[0] if self.faces else 0)
             if key in self.predictions:
                 self.predictions.move_to_end(key)
                 return self.predictions[key], 0.0
@@ -209,8 +201,9 @@ def _predict_frame(path: Path, metas: list[FaceMeta], swapper) -> Prediction:
 
 
 def tuner(ctx) -> Tuner:
+    models = model_cache(ctx)  # before taking ctx.lock, which it takes too
     with ctx.lock:
-        return ctx.state.setdefault(STATE_KEY, Tuner(ctx.workspace))
+        return ctx.state.setdefault(STATE_KEY, Tuner(ctx.workspace, models=models))
 
 
 def render_preview(t: Tuner, model: str, frame_name: str, options: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
