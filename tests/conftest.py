@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -38,6 +39,27 @@ def extract_faceset(video: Path, folder: Path, every: int, limit: int, size: int
 def faceset_from_video() -> Callable[..., Path]:
     """``extract_faceset``: real aligned faces from a demo video, for the folders' own session fixtures."""
     return extract_faceset
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory) -> Path:
+    """The demo run on 0.5 s of dst (15 frames) and 2 s of src, with a 4-iteration SAE: frames, aligned faces,
+    aligned_debug, a model with preview, merged frames and result.mp4; built once per session for the web and
+    XSeg tests. Tests copy it before changing it."""
+    from facelab.pipeline import DemoSettings, run_demo
+
+    root = tmp_path_factory.mktemp("demo") / "workspace"
+    run_demo(root, DemoSettings(minutes=5, dst_seconds=0.5, src_seconds=2.0, iterations=4, device="cpu",
+                                train_workers=0))
+    return root
+
+
+@pytest.fixture
+def workspace(demo_workspace, tmp_path) -> Path:
+    """A private copy of the demo workspace."""
+    target = tmp_path / "workspace"
+    shutil.copytree(demo_workspace, target)
+    return target
 
 
 @pytest.fixture(scope="session")

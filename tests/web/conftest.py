@@ -7,7 +7,6 @@ Screenshots of every page go to $FACELAB_SCREENSHOTS (default: the pytest temp f
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,26 +15,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TOKEN = "test-token-0123456789"
-
-
-@pytest.fixture(scope="session")
-def demo_workspace(tmp_path_factory) -> Path:
-    """The demo run on 0.5 s of dst (15 frames) and 2 s of src, with a 4-iteration SAE: frames, aligned faces,
-    aligned_debug, a model with preview, merged frames and result.mp4. Tests copy it before changing it."""
-    from facelab.pipeline import DemoSettings, run_demo
-
-    root = tmp_path_factory.mktemp("ui") / "workspace"
-    run_demo(root, DemoSettings(minutes=5, dst_seconds=0.5, src_seconds=2.0, iterations=4, device="cpu",
-                                train_workers=0))
-    return root
-
-
-@pytest.fixture
-def workspace(demo_workspace, tmp_path) -> Path:
-    """A private copy of the demo workspace."""
-    target = tmp_path / "workspace"
-    shutil.copytree(demo_workspace, target)
-    return target
 
 
 @pytest.fixture

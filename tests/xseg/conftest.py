@@ -1,9 +1,8 @@
-"""Real faces for the XSeg tests: a demo workspace made by the real pipeline from the demo videos (frames,
+"""Real faces for the XSeg tests: the demo workspace (tests/conftest.py: frames,
 aligned src and dst faces, a tiny SAE, merged frames), and a tiny XSeg trained on its faces once."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,24 +10,6 @@ import pytest
 # Every width at its smallest: a 2-core CPU runs an iteration in a fraction of a second.
 TINY = {"resolution": 64, "channels": 4, "batch_size": 4, "learning_rate": 2e-3, "save_minutes": 600.0}
 TINY_ITERATIONS = 6
-
-
-@pytest.fixture(scope="session")
-def demo_workspace(tmp_path_factory) -> Path:
-    """The demo run on 0.5 s of dst (15 frames) and 2 s of src with a 4-iteration SAE. Tests copy it."""
-    from facelab.pipeline import DemoSettings, run_demo
-
-    root = tmp_path_factory.mktemp("xseg") / "workspace"
-    run_demo(root, DemoSettings(minutes=5, dst_seconds=0.5, src_seconds=2.0, iterations=4, device="cpu",
-                                train_workers=0))
-    return root
-
-
-@pytest.fixture
-def workspace(demo_workspace, tmp_path) -> Path:
-    target = tmp_path / "workspace"
-    shutil.copytree(demo_workspace, target)
-    return target
 
 
 @pytest.fixture(scope="session")
