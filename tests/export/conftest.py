@@ -5,6 +5,7 @@ Faces: a few frames of the two demo videos (a woman as src, a man as dst), align
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,10 +53,11 @@ def train(facesets):
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def trained(tmp_path_factory, facesets, train):
     """``trained(name)``: the model ``name`` trained 1 iteration (seed 0) and exported as .dfm, made on first
-    use. Tests copy what they change."""
+    use in a test module and deleted after it (the seven models take ~2 GB of disk). Tests copy what they
+    change."""
     from facelab.export.exporter import export_model
 
     made: dict[str, Trained] = {}
@@ -68,7 +70,9 @@ def trained(tmp_path_factory, facesets, train):
             made[name] = Trained(name, model_dir, result.path)
         return made[name]
 
-    return get
+    yield get
+    for model in made.values():
+        shutil.rmtree(model.model_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
