@@ -43,6 +43,22 @@ def test_predict_keeps_swappers_contract_and_answers(sae, dst_faces_of):
     assert onnx_swapper.device == "cpu"
 
 
+def test_masks_not_wanted_are_not_computed_and_the_face_is_unchanged(sae, dst_faces_of):
+    onnx_swapper, torch_swapper = OnnxSwapper.load(sae.dfm, "cpu"), Swapper.load(sae.model_dir, device="cpu")
+    faces = dst_faces_of("full", 64)
+    full = onnx_swapper.predict(faces)
+    face, swap_mask, dst_mask = onnx_swapper.predict(faces, (False, False))
+    assert swap_mask is None and dst_mask is None
+    np.testing.assert_array_equal(face, full[0])
+    face, swap_mask, dst_mask = onnx_swapper.predict(faces, (True, False))
+    assert dst_mask is None
+    np.testing.assert_array_equal(swap_mask, full[1])
+    face, swap_mask, dst_mask = onnx_swapper.predict(faces, (False, True))
+    assert swap_mask is None
+    np.testing.assert_array_equal(dst_mask, full[2])
+    assert torch_swapper.predict(faces, (True, False))[2] is None
+
+
 def test_predict_refuses_faces_of_the_wrong_size_or_type(sae, dst_faces_of):
     swapper = OnnxSwapper.load(sae.dfm, "cpu")
     with pytest.raises(ModelError, match=r"must be \(N, 64, 64, 3\) uint8"):

@@ -43,9 +43,9 @@ class SlowSwapper:
         self.name, self.resolution, self.face_type = swapper.name, swapper.resolution, swapper.face_type
         self.learn_mask = swapper.learn_mask
 
-    def predict(self, faces):
+    def predict(self, faces, masks=(True, True)):
         time.sleep(self.seconds)
-        return self.inner.predict(faces)
+        return self.inner.predict(faces, masks)
 
 
 class Recorder:
@@ -79,7 +79,7 @@ class EchoSwapper:
 
     name, resolution, face_type, learn_mask = "echo", 64, "full", False
 
-    def predict(self, faces):
+    def predict(self, faces, masks=(True, True)):
         return faces.astype(np.float32) / 255, None, None
 
 
@@ -98,7 +98,7 @@ def test_a_looped_stream_goes_round_the_clip_until_stopped_and_keeps_what_it_mad
 
 def test_a_failing_stage_stops_the_stream_and_throws_the_recording_away(short_clip):
     class Broken(EchoSwapper):
-        def predict(self, faces):
+        def predict(self, faces, masks=(True, True)):
             raise ModelError("the model broke")
 
     sink = Recorder()

@@ -10,7 +10,7 @@ from facelab import provenance
 from facelab.errors import OptionError
 from facelab.geometry import alignment, masks
 from facelab.geometry.colour import COLOUR_TRANSFERS
-from facelab.merge.masks import MASKS, MaskInputs, build_mask, resolve_mask_name
+from facelab.merge.masks import MASKS, MaskInputs, build_mask, learned_masks_needed, resolve_mask_name
 from facelab.merge.merger import merge_frame, model_face_from_frame
 from facelab.merge.modes import MODES
 from facelab.merge.options import MERGE_OPTIONS, resolve
@@ -144,3 +144,11 @@ def test_mask_registry(dst):
         build_mask("seg-prd", inputs)
     with pytest.raises(OptionError, match=r"did you mean 'learned\*dst'"):
         resolve_mask_name("learnd*dst", True)
+
+
+def test_the_learned_masks_a_merge_needs_follow_the_mask_names():
+    assert learned_masks_needed(["auto"], True) == (True, False)
+    assert learned_masks_needed(["auto"], False) == (False, False)
+    assert learned_masks_needed(["dst", "seg-prd*seg-dst"], True) == (False, False)
+    assert learned_masks_needed(["learned-dst*dst"], True) == (False, True)
+    assert learned_masks_needed(["dst", "learned*learned-dst*dst"], True) == (True, True)

@@ -74,6 +74,8 @@ class QualityConfig:
 
 
 CONFIGS: Registry[QualityConfig] = Registry("quality configuration")
+_SAEHD_SHORT = {"resolution": 64, "archi": "df-ud", "ae_dims": 128, "e_dims": 32, "d_dims": 32, "mask_dims": 16,
+                "batch_size": 4, "learning_rate": 2e-4}
 for _config in (
     # The demo's settings before issue 12, kept fixed as the baseline the other configurations must beat.
     QualityConfig("sae-demo", "SAE", {"resolution": 64, "face_type": "full", "learn_mask": True, "archi": "df",
@@ -95,9 +97,13 @@ for _config in (
     # 2026-12-02, fp32, this 2-core machine under load ~10 (stopped by the wall cap at 7.6 of its 10 budget
     # minutes): 925 it, SSIM 0.592, PSNR 18.54, to src/dst 0.495/0.806, sharpness 0.057, expression 0.084 — the
     # best held-out SSIM so far; smooth faces with hair, brows, eyes and a smile line, no grid.
-    QualityConfig("saehd-short", "SAEHD", {"resolution": 64, "archi": "df-ud", "ae_dims": 128, "e_dims": 32,
-                                           "d_dims": 32, "mask_dims": 16, "batch_size": 4, "learning_rate": 2e-4},
+    QualityConfig("saehd-short", "SAEHD", _SAEHD_SHORT,
                   "SAEHD df-ud 64 px, ae 128, e/d 32/32, mask 16, batch 4, lr 2e-4, no eyes/mouth priority"),
+    # saehd-short, then DeepFaceLab's late-training step early: random warp off for the last 40 % of the budget,
+    # so the decoders spend it on detail rather than on undoing the warp.
+    QualityConfig("saehd-sharpen", "SAEHD", _SAEHD_SHORT,
+                  "saehd-short, random warp off for the last 40 % of the budget",
+                  phases=((0.6, {"random_warp": False}),)),
     # SAEHD sized for a CPU: Quick96's face and widths, with SAEHD's recipe and eyes/mouth priority. Before the
     # sub-pixel (ICNR) init: 257 it, SSIM 0.211 flat, its swaps a fixed noise texture (the untrained -d decoder's).
     QualityConfig("saehd-cpu", "SAEHD", {"resolution": 96, "archi": "df-ud", "ae_dims": 128, "e_dims": 64,

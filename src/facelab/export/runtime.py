@@ -152,34 +152,40 @@ class OnnxSwapper:
         cuda = self.session.get_provider_options().get("CUDAExecutionProvider")
         return "cpu" if cuda is None else f"cuda:{cuda.get('device_id', 0)}"
 
-    def run(self, faces: np.ndarray, morph_value: float = FULL_SWAP) -> list[np.ndarray]:
-        """The graph's raw outputs (face, swap mask, dst mask as there are) for float32 NHWC faces in [0, 1]."""
+    def run(self, faces: np.ndarray, morph_value: float = FULL_SWAP,
+            outputs: tuple[str, ...] | None = None) -> list[np.ndarray]:
+        """The graph's raw outputs ``outputs`` [default: face, swap mask, dst mask as there are] for float32 NHWC
+        faces in [0, 1]. ONNX Runtime runs only the nodes the outputs asked for need."""
         feed = {self.names.face_input: faces}
         if self.morph:
             feed[self.names.morph_input] = np.array([morph_value], np.float32)
-        return self.session.run(list(self.outputs), feed)
+        return self.session.run(list(outputs or self.outputs), feed)
 
-    def predict(self, dst_faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def predict(self, dst_faces: np.ndarray, masks: tuple[bool, bool] = (True, True)
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(pred_src (N, R, R, 3) float32 [0, 1] BGR, pred_src_mask (N, R, R) float32 [0, 1] or None,
         pred_dst_mask (N, R, R) or None) for ``dst_faces`` (N, R, R, 3) uint8 BGR aligned at the model's
-        face type and resolution — ``train.swap.Swapper.predict``'s contract and errors."""
+        face type and resolution — ``train.swap.Swapper.predict``'s contract and errors. ``masks``: whether the
+        swap mask and the dst mask are wanted; those not wanted are not computed (None), which saves their
+        decoders' time (live with ``--mask dst``)."""
         faces = checked_dst_faces(dst_faces, self.resolution, self.face_type)
         r = self.resolution
-        parts: list[list[np.ndarray]] = [[], [], []]
+        wanted = [(0, 3)] + [(k, 1) for k, want in ((1, masks[0]), (2, masks[1]))
+                             if want and self.learn_mask and k < len(self.outputs)]
+        names = tuple(self.outputs[k] for k, _ in wanted)
+        parts: dict[int, list[np.ndarray]] = {k: [] for k, _ in wanted}
         for start in range(0, len(faces), self.batch_size):
             chunk = faces[start:start + self.batch_size].astype(np.float32) / np.float32(255)
-            for part, out, channels in zip(parts, self.run(chunk), (3, 1, 1)):
+            for (k, channels), out in zip(wanted, self.run(chunk, outputs=names)):
                 out = np.asarray(out, np.float32)
                 if out.shape != (len(chunk), r, r, channels):
                     raise ModelError(f"the model answered with shape {out.shape}, not {(len(chunk), r, r, channels)}",
                                      path=self.path, fix="export the model again with `facelab export`")
-                part.append(np.clip(out if channels == 3 else out[..., 0], 0, 1))
-        masks = self.learn_mask
+                parts[k].append(np.clip(out if channels == 3 else out[..., 0], 0, 1))
         if not len(faces):
-            empty = np.zeros((0, r, r), np.float32)
-            return np.zeros((0, r, r, 3), np.float32), (empty if masks else None), (empty if masks else None)
-        face, swap_mask, dst_mask = (np.concatenate(p) if p else None for p in parts)
-        return face, (swap_mask if masks else None), (dst_mask if masks else None)
+            parts = {k: [np.zeros((0, r, r, 3) if k == 0 else (0, r, r), np.float32)] for k in parts}
+        face, swap_mask, dst_mask = (np.concatenate(parts[k]) if k in parts else None for k in range(3))
+        return face, swap_mask, dst_mask
 
 
 def is_exported_file(path: Path) -> bool:

@@ -26,7 +26,7 @@ from facelab.geometry.boxes import box_from_points
 from facelab.live.options import LIVE_OPTIONS
 from facelab.live.smoothing import one_euro
 from facelab.live.tracking import FaceTracker
-from facelab.merge.masks import resolve_mask_name
+from facelab.merge.masks import learned_masks_needed, resolve_mask_name
 from facelab.merge.merger import PredictedFace, merge_frame
 from facelab.merge.options import MERGE_OPTIONS, OPTION_NAMES
 from facelab.merge.runner import FaceSwapper, align_faces, predict_faces
@@ -181,7 +181,8 @@ class LiveSwap:
                                         frame.shape))
         aligned = align_faces(frame, metas, self.swapper)
         aligned_at = time.perf_counter()
-        predicted = predict_faces(self.swapper, [aligned])[0] if aligned else []
+        masks = learned_masks_needed([options["mask"]], self.swapper.learn_mask)
+        predicted = predict_faces(self.swapper, [aligned], masks)[0] if aligned else []
         ms = {"detect": 1000 * times.detect, "align": 1000 * (times.align + aligned_at - start),
               "swap": 1000 * (time.perf_counter() - aligned_at)}
         return PreparedFrame(frame, predicted, options, ms, started)

@@ -97,6 +97,13 @@ def resolve_mask_name(name: str, learns_mask: bool) -> str:
     return name
 
 
+def learned_masks_needed(names: list[str], learns_mask: bool) -> tuple[bool, bool]:
+    """Whether any of the mask ``names`` uses the model's (swap mask, dst mask): a model need not compute the
+    others."""
+    parts = {part for name in names for part in resolve_mask_name(name, learns_mask).split("*")}
+    return "learned" in parts, "learned-dst" in parts
+
+
 def build_mask(name: str, inputs: MaskInputs) -> np.ndarray:
     """The (size, size) float32 mask ``name``."""
     return MASKS.get(name)(inputs)

@@ -24,6 +24,7 @@ from facelab.io.faceimage import list_faces, read_meta
 from facelab.io.files import write_bytes_atomic
 from facelab.io.frames import encode_image, list_images, parallel_map, workers as default_workers
 from facelab.merge.enhance import FaceEnhancer
+from facelab.merge.masks import learned_masks_needed
 from facelab.merge.merger import PredictedFace, merge_frame, model_face_from_frame
 from facelab.merge.options import MergeSettings
 from facelab.progress import Progress, ProgressCallback, no_progress
@@ -40,7 +41,8 @@ class FaceSwapper(Protocol):
     face_type: str
     learn_mask: bool
 
-    def predict(self, dst_faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]: ...
+    def predict(self, dst_faces: np.ndarray, masks: tuple[bool, bool] = (True, True)
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]: ...
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,14 @@ def align_faces(frame: np.ndarray, metas: list[FaceMeta], swapper: FaceSwapper) 
     return faces
 
 
-def predict_faces(swapper: FaceSwapper, frames: list[list[AlignedFace]]) -> list[list[PredictedFace]]:
-    """The model's answer for the aligned faces of several frames, in one batch: one list per frame, in order."""
+def predict_faces(swapper: FaceSwapper, frames: list[list[AlignedFace]],
+                  masks: tuple[bool, bool] = (True, True)) -> list[list[PredictedFace]]:
+    """The model's answer for the aligned faces of several frames, in one batch: one list per frame, in order.
+    ``masks``: whether the model's swap and dst masks are needed (``masks.learned_masks_needed``)."""
     crops = [face.crop for faces in frames for face in faces]
     if not crops:
         return [[] for _ in frames]
-    pred, pred_mask, dst_mask = swapper.predict(np.stack(crops))
+    pred, pred_mask, dst_mask = swapper.predict(np.stack(crops), masks)
     out, k = [], 0
     for faces in frames:
         out.append([PredictedFace(face.meta, face.face_from_frame, pred[k + i],
@@ -144,6 +148,12 @@ def predict_faces(swapper: FaceSwapper, frames: list[list[AlignedFace]]) -> list
 def wants_super_resolution(settings: MergeSettings) -> bool:
     """Whether any frame is merged with super resolution (so the enhancer must be loaded)."""
     return bool(settings.base["super_resolution"] or any(r.options.get("super_resolution") for r in settings.ranges))
+
+
+def learned_masks_wanted(settings: MergeSettings, learns_mask: bool) -> tuple[bool, bool]:
+    """Whether any frame's mask uses the model's swap mask and its dst mask."""
+    names = [settings.base["mask"], *(r.options["mask"] for r in settings.ranges if "mask" in r.options)]
+    return learned_masks_needed(names, learns_mask)
 
 
 def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSettings, *, overwrite: bool = False,
@@ -165,6 +175,7 @@ def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSetting
     report.kept = len(frames) - len(todo)
     threads = threads or default_workers()
     enhancer = FaceEnhancer() if wants_super_resolution(settings) else None
+    masks = learned_masks_wanted(settings, swapper.learn_mask)
 
     def load(item: tuple[int, Path]) -> _Loaded:
         number, path = item
@@ -204,7 +215,7 @@ def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSetting
         progress(Progress("merge", report.merged, len(todo)))
 
     def flush(pool: ThreadPoolExecutor) -> None:
-        for item, predicted in zip(batch, predict_faces(swapper, [item.faces for item in batch])):
+        for item, predicted in zip(batch, predict_faces(swapper, [item.faces for item in batch], masks)):
             pending.append(pool.submit(blend_and_write, item, predicted))
         batch.clear()
         while len(pending) > 2 * threads:

@@ -66,17 +66,19 @@ class Swapper:
         log.info("loaded %s (iteration %d) on %s", model_name, iteration, dev)
         return cls(model, dev, model_name, iteration)
 
-    def predict(self, dst_faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def predict(self, dst_faces: np.ndarray, masks: tuple[bool, bool] = (True, True)
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(pred_src (N, R, R, 3) float32 [0, 1] BGR, pred_src_mask (N, R, R) float32 [0, 1] or None,
         pred_dst_mask (N, R, R) or None) for ``dst_faces`` (N, R, R, 3) uint8 BGR aligned at the model's
-        face type and resolution."""
+        face type and resolution. ``masks``: whether the swap and the dst mask are wanted; the dst mask's decoder
+        is skipped when it is not (the swap mask comes with the face)."""
         faces = checked_dst_faces(dst_faces, self.resolution, self.face_type)
         r = self.resolution
         parts: list[list[np.ndarray]] = [[], [], []]
         for start in range(0, len(faces), self.batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(faces[start:start + self.batch_size])).to(self.device)
             with torch.inference_mode():
-                outputs = self.model.swap(chunk.permute(0, 3, 1, 2).float().div(255))
+                outputs = self.model.swap(chunk.permute(0, 3, 1, 2).float().div(255), dst_mask=masks[1])
             for part, out in zip(parts, outputs):
                 if out is not None:
                     out = out.float().clamp(0, 1).cpu().numpy()

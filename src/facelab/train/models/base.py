@@ -154,17 +154,18 @@ class SwapModel(nn.Module):
         return {"src": side_loss["src"], "dst": side_loss["dst"], "total": side_loss["src"] + side_loss["dst"]}
 
     @torch.no_grad()
-    def swap(self, dst: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def swap(self, dst: Tensor, dst_mask: bool = True) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """Predicted src faces (N, 3, R, R) for dst faces, and the predicted src and dst masks (N, 1, R, R).
 
-        Masks are None when the model learns none. Runs in eval mode without gradients, then restores the mode.
+        Masks are None when the model learns none, the dst mask also when ``dst_mask`` is False (its decoder is
+        then not run). Runs in eval mode without gradients, then restores the mode.
         """
         was_training = self.training
         self.eval()
         try:
             c_swap, c_dst = self.net.swap_codes(dst)
             images, src_mask = self.net.decode_swap(c_swap)
-            dst_mask = self.net.dst_mask(c_dst) if self.learn_mask else None
+            dst_mask = self.net.dst_mask(c_dst) if self.learn_mask and dst_mask else None
         finally:
             self.train(was_training)
         as_float = (lambda t: None if t is None else t.float())
