@@ -13,6 +13,19 @@ from facelab.cli import main
 from facelab.io import demo_media
 
 
+# The smallest settings each registered model allows, so a CPU trains (and exports) any of them in seconds.
+TINY_MODELS = {
+    "H64": {"lightweight": True},
+    "H128": {"lightweight": True},
+    "DF": {"lightweight": True},
+    "LIAEF128": {"lightweight": True},
+    "SAE": {"resolution": 64, "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11, "mask_dims": 16},
+    "SAEHD": {"resolution": 64, "ae_dims": 32, "e_dims": 16, "d_dims": 16, "mask_dims": 16, "gan_dims": 4,
+              "gan_patch_size": 8, "archi": "liae-ud"},
+    "Quick96": {},
+}
+
+
 def extract_faceset(video: Path, folder: Path, every: int, limit: int, size: int = 128) -> Path:
     """Every ``every``-th frame of ``video`` → its face aligned as a full face at ``size`` px in ``folder``, until
     ``limit`` faces are written; at least half of them must be found."""
@@ -105,3 +118,20 @@ def run_cli(capsys) -> Callable[..., CliRun]:
         return CliRun(code, captured.out, captured.err)
 
     return run
+
+
+# The smallest XSeg: every width at its smallest, so a 2-core CPU trains it in a few seconds.
+TINY_XSEG = {"resolution": 64, "channels": 4, "batch_size": 4, "learning_rate": 2e-3, "save_minutes": 600.0}
+TINY_XSEG_ITERATIONS = 12
+
+
+@pytest.fixture(scope="session")
+def tiny_xseg(demo_workspace, tmp_path_factory) -> Path:
+    """A tiny generic-start XSeg trained TINY_XSEG_ITERATIONS iterations on the demo workspace's faces: its folder
+    (tests copy it, e.g. to WORKSPACE/model/xseg, before changing it)."""
+    from facelab.xseg.trainer import train_xseg
+
+    folder = tmp_path_factory.mktemp("tiny_xseg") / "xseg"
+    train_xseg(folder, [demo_workspace / "data_src/aligned", demo_workspace / "data_dst/aligned"], dict(TINY_XSEG),
+               max_iterations=TINY_XSEG_ITERATIONS, seed=0)
+    return folder

@@ -23,15 +23,23 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._help: dict[str, str] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, help: str = "") -> Callable[[T], T]:
+        """Register under ``name``; ``help`` says in a few words what it does, for the option that chooses it."""
         def add(item: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = item
+            if help:
+                self._help[name] = help
             return item
 
         return add
+
+    def describe(self) -> str:
+        """``name = help; …`` for every entry registered with a help, in order (an option's help text)."""
+        return "; ".join(f"{name} = {text}" for name, text in self._help.items())
 
     def get(self, name: str) -> T:
         try:

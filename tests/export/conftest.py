@@ -12,17 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# The smallest settings each model allows (as in tests/train), so a CPU trains and exports each in seconds.
-TINY = {
-    "H64": {"lightweight": True},
-    "H128": {"lightweight": True},
-    "DF": {"lightweight": True},
-    "LIAEF128": {"lightweight": True},
-    "SAE": {"resolution": 64, "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11, "mask_dims": 16},
-    "SAEHD": {"resolution": 64, "ae_dims": 32, "e_dims": 16, "d_dims": 16, "mask_dims": 16, "gan_dims": 4,
-              "gan_patch_size": 8, "archi": "liae-ud"},
-    "Quick96": {},
-}
+from ..conftest import TINY_MODELS as TINY
+
 RUN = {"batch_size": 2, "workers": 0, "amp": "off"}
 
 

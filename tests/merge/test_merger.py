@@ -34,6 +34,13 @@ def test_merge_choices_are_the_registries_names():
     assert OPTION["colour_transfer"].choices == tuple(COLOUR_TRANSFERS.names())
     assert OPTION["mask"].choices == (*MASKS.names(), "auto")
     assert {"idt", "mkl-m", "idt-m", "sot-m"} <= set(COLOUR_TRANSFERS.names())
+    # A mode or a base mask says what it does where it registers: the option's help is made from that.
+    for name in MODES.names():
+        assert f"{name} = " in OPTION["mode"].help
+    for name in (n for n in MASKS.names() if "*" not in n):
+        assert f"{name} = " in OPTION["mask"].help
+    for name in COLOUR_TRANSFERS.names():
+        assert f"{name} = " in OPTION["colour_transfer"].help
 
 
 def test_merge_prompts_number_the_choices_as_the_seed_does():

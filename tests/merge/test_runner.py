@@ -23,8 +23,9 @@ from facelab.train import checkpoint
 from facelab.train.swap import Swapper
 from facelab.train.models.build import build_model, option_specs
 
-TINY_SAE = {"resolution": 64, "face_type": "full", "learn_mask": True, "ae_dims": 128, "e_ch_dims": 21,
-            "d_ch_dims": 11, "mask_dims": 16}
+from ..conftest import TINY_MODELS
+
+TINY_SAE = TINY_MODELS["SAE"]  # a full face with a learned mask, SAE's defaults
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+
+from ..conftest import TINY_MODELS
 
 FACE_SIZE = 128  # files at 128 px; the tests' models train at 64 px (a plain resize) or re-crop them
 
@@ -22,8 +26,8 @@ def dst_faceset(tmp_path_factory, dst_video, faceset_from_video) -> Path:
 
 
 # The smallest SAE at 64 px: every width at its minimum, so a CPU trains it in seconds per iteration.
-TINY_SAE = {"resolution": 64, "face_type": "full", "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11,
-            "mask_dims": 16, "batch_size": 4, "workers": 0, "learning_rate": 3e-4, "amp": "off"}
+TINY_SAE = {**TINY_MODELS["SAE"], "face_type": "full", "batch_size": 4, "workers": 0, "learning_rate": 3e-4,
+            "amp": "off"}
 TRAINED_ITERATIONS = 16
 
 
@@ -38,3 +42,36 @@ def trained_sae(tmp_path_factory, src_faceset, dst_faceset):
     result = train_model(model_dir, src_faceset, dst_faceset, "SAE", dict(TINY_SAE),
                          max_iterations=TRAINED_ITERATIONS, device="cpu", seed=0, on_iteration=reports.append)
     return model_dir, result, reports
+
+
+@pytest.fixture(scope="module")
+def caches(src_faceset, dst_faceset):
+    """(src, dst) FaceCaches of the demo facesets at 64 px full face, with eye/mouth masks."""
+    from facelab.train.samples import FaceCache
+
+    src = FaceCache.build(src_faceset, "full", 64, eyes_mouth=True)
+    dst = FaceCache.build(dst_faceset, "full", 64, eyes_mouth=True)
+    yield src, dst
+    src.close()
+    dst.close()
+
+
+def batch_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """A batch from ``samples.make_batch`` (uint8, NHWC images and NHW masks) as float tensors in [0, 1], NCHW."""
+    out = {}
+    for key, value in arrays.items():
+        t = torch.from_numpy(np.ascontiguousarray(value)).float() / 255
+        out[key] = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
+    return out
+
+
+def train_steps(model, opt, batch: dict[str, torch.Tensor], steps: int) -> list[float]:
+    """``steps`` optimizer steps of ``model`` on one batch (no swap pass); the total loss before each step."""
+    totals = []
+    for _ in range(steps):
+        losses = model.loss(batch, model.forward_train(batch["src"], batch["dst"], swap=False))
+        opt.zero_grad()
+        losses["total"].backward()
+        opt.step()
+        totals.append(losses["total"].item())
+    return totals

@@ -15,14 +15,10 @@ from facelab.train.models import MODELS
 from facelab.train.models.build import option_specs
 from facelab.train.precision import amp_dtype, autocast_context
 
-# The smallest settings each model allows, so every test model trains in seconds on two CPU cores.
-TINY = {
-    "H64": {"lightweight": True},
-    "H128": {"lightweight": True},
-    "DF": {"lightweight": True},
-    "LIAEF128": {"lightweight": True},
-    "SAE": {"resolution": 64, "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11, "mask_dims": 16},
-}
+from ..conftest import TINY_MODELS
+
+# The DFL 1 models and SAE (SAEHD and Quick96 have their own test files).
+TINY = {name: TINY_MODELS[name] for name in ("H64", "H128", "DF", "LIAEF128", "SAE")}
 
 
 def build(name: str, **options):
@@ -196,3 +192,18 @@ def test_ca_kernels_are_orthogonal_per_filter_with_he_variance():
     noisy = ca_kernels(64, 9, 3).flatten(2)  # the default noise keeps them nearly orthogonal
     cos = torch.nn.functional.normalize(noisy, dim=2) @ torch.nn.functional.normalize(noisy, dim=2).transpose(1, 2)
     assert (cos - torch.eye(9)).abs().max() < 0.3
+
+
+def test_sae_feeds_unwarped_faces_when_random_warp_is_off(caches):
+    """SAE takes DeepFaceLab 2's late-training switch: random warp off (the saved option is not fixed)."""
+    import numpy as np
+
+    from facelab.train import samples
+
+    run = validate(option_specs("SAE"), {**TINY["SAE"], "random_flip": False})
+    assert build("SAE").feed_settings(run).random_warp is True
+    assert not {o.name: o for o in option_specs("SAE")}["random_warp"].fixed
+    feed = build("SAE", random_warp=False).feed_settings(run)
+    batch = samples.make_batch(*caches, feed, np.random.default_rng(0))
+    for side in ("src", "dst"):
+        np.testing.assert_array_equal(batch[side], batch[f"{side}_target"])

@@ -14,6 +14,8 @@ from facelab.train.models.quick96 import Quick96
 from facelab.train.optimizers import RMSprop
 from facelab.train.samples import FaceCache
 
+from .conftest import batch_tensors, train_steps
+
 
 def test_quick96_is_a_96px_full_face_df_ud_with_nothing_to_choose():
     model = Quick96(validate(Quick96.option_specs, {}))
@@ -39,16 +41,9 @@ def test_quick96_trains_with_rmsprop_and_lr_dropout(src_faceset, dst_faceset):
     finally:
         src.close()
         dst.close()
-    batch = {k: (torch.from_numpy(np.ascontiguousarray(v)).float() / 255) for k, v in arrays.items()}
-    batch = {k: v[:, None] if v.ndim == 3 else v.permute(0, 3, 1, 2).contiguous() for k, v in batch.items()}
+    batch = batch_tensors(arrays)
     before = [p.detach().clone() for p in model.net.parameters()]
-    totals = []
-    for _ in range(3):
-        losses = model.loss(batch, model.forward_train(batch["src"], batch["dst"], swap=False))
-        opt.zero_grad()
-        losses["total"].backward()
-        opt.step()
-        totals.append(losses["total"].item())
+    totals = train_steps(model, opt, batch, 3)
     assert totals[-1] < totals[0], totals
     moved = torch.cat([(p.detach() != b).flatten() for p, b in zip(model.net.parameters(), before)]).float().mean()
     assert 0.2 < moved < 0.7  # LR dropout: each step updates ~30 % of the weights (three steps ≈ 66 %)

@@ -27,6 +27,8 @@ from facelab.train.swap import Swapper
 from facelab.train.trainer import train_model
 from facelab.types import FaceType
 
+from .conftest import batch_tensors, train_steps
+
 # The smallest SAEHD at 64 px: every width at its minimum (and a small GAN), so a CPU runs it in well under a second.
 TINY = {"resolution": 64, "ae_dims": 32, "e_dims": 16, "d_dims": 16, "mask_dims": 16, "gan_dims": 4,
         "gan_patch_size": 8}
@@ -37,24 +39,10 @@ def build(**options) -> SAEHD:
     return SAEHD(validate(SAEHD.option_specs, {**TINY, **options}))
 
 
-@pytest.fixture(scope="module")
-def caches(src_faceset, dst_faceset):
-    src = FaceCache.build(src_faceset, "full", 64, eyes_mouth=True)
-    dst = FaceCache.build(dst_faceset, "full", 64, eyes_mouth=True)
-    yield src, dst
-    src.close()
-    dst.close()
-
-
 def real_batch(caches, n: int = 2, seed: int = 0, **settings) -> dict[str, torch.Tensor]:
     """A SAEHD batch of real demo faces (with eye/mouth masks) as float tensors in [0, 1], NCHW."""
     feed = samples.FeedSettings(batch_size=n, eyes_mouth=True, **settings)
-    arrays = samples.make_batch(*caches, feed, np.random.default_rng(seed))
-    out = {}
-    for key, value in arrays.items():
-        t = torch.from_numpy(np.ascontiguousarray(value)).float() / 255
-        out[key] = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
-    return out
+    return batch_tensors(samples.make_batch(*caches, feed, np.random.default_rng(seed)))
 
 
 @pytest.mark.parametrize("archi", ARCHI_CHOICES)
@@ -111,14 +99,7 @@ def test_a_few_adabelief_steps_on_real_faces_lower_the_loss(caches):
     assert model.optimizer_name == "adabelief"
     opt = model.optimizer_factory("model")(model.param_groups(), 3e-4, "cpu")
     assert isinstance(opt, AdaBelief)
-    batch = real_batch(caches, n=2)
-    totals = []
-    for _ in range(6):
-        losses = model.loss(batch, model.forward_train(batch["src"], batch["dst"], swap=False))
-        opt.zero_grad()
-        losses["total"].backward()
-        opt.step()
-        totals.append(losses["total"].item())
+    totals = train_steps(model, opt, real_batch(caches, n=2), 6)
     assert sum(totals[-3:]) / 3 < 0.9 * sum(totals[:3]) / 3, totals
 
 

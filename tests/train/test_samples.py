@@ -102,15 +102,6 @@ def test_face_cache_refuses_an_empty_folder(tmp_path):
         FaceCache.build(tmp_path, "full", 64)
 
 
-@pytest.fixture(scope="module")
-def caches(src_faceset, dst_faceset):
-    src = FaceCache.build(src_faceset, "full", 64, eyes_mouth=True)
-    dst = FaceCache.build(dst_faceset, "full", 64, eyes_mouth=True)
-    yield src, dst
-    src.close()
-    dst.close()
-
-
 def test_batches_have_warped_inputs_and_unwarped_targets(caches):
     batch = samples.make_batch(*caches, FeedSettings(batch_size=4), np.random.default_rng(0))
     for side in ("src", "dst"):

@@ -75,20 +75,3 @@ def screenshot(tmp_path_factory):
         return path
 
     return take
-
-
-# The smallest XSeg (tests/xseg/conftest.py's widths): a 2-core CPU trains it in a few seconds.
-TINY_XSEG = {"resolution": 64, "channels": 4, "batch_size": 4, "learning_rate": 2e-3, "save_minutes": 600.0}
-TINY_XSEG_ITERATIONS = 12
-
-
-@pytest.fixture(scope="session")
-def tiny_xseg(demo_workspace, tmp_path_factory) -> Path:
-    """A tiny generic-start XSeg trained TINY_XSEG_ITERATIONS iterations on the demo workspace's faces: its folder
-    (tests copy it to WORKSPACE/model/xseg)."""
-    from facelab.xseg.trainer import train_xseg
-
-    folder = tmp_path_factory.mktemp("tiny_xseg") / "xseg"
-    train_xseg(folder, [demo_workspace / "data_src/aligned", demo_workspace / "data_dst/aligned"], dict(TINY_XSEG),
-               max_iterations=TINY_XSEG_ITERATIONS, seed=0)
-    return folder

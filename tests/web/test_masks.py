@@ -17,7 +17,8 @@ from playwright.sync_api import expect
 from facelab.io.faceimage import list_faces, read_meta
 from facelab.train.samples import face_mask
 
-from .conftest import TINY_XSEG_ITERATIONS, TOKEN
+from ..conftest import TINY_XSEG_ITERATIONS
+from .conftest import TOKEN
 
 FOLDER = "data_dst/aligned"
 PREVIEW_DONE = "() => !ed.preview.running && !ed.preview.wanted && document.getElementById('mask').complete"

@@ -18,7 +18,8 @@ from playwright.sync_api import expect
 from facelab.train import checkpoint, control
 from facelab.workspace import Workspace
 
-from .conftest import TINY_XSEG_ITERATIONS, TOKEN
+from ..conftest import TINY_XSEG_ITERATIONS
+from .conftest import TOKEN
 
 DEMO_ITERATIONS = 4  # the demo workspace's SAE (tests/web/conftest.py)
 

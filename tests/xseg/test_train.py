@@ -17,7 +17,7 @@ from facelab.xseg.options import MODEL_NAME, xseg_options
 from facelab.xseg.segmenter import Segmenter, predict_masks
 from facelab.xseg.trainer import train_xseg
 
-from .conftest import TINY, TINY_ITERATIONS
+from ..conftest import TINY_XSEG as TINY, TINY_XSEG_ITERATIONS as TINY_ITERATIONS
 
 GENERIC = {"resolution": 64, "channels": 8, "batch_size": 8, "learning_rate": 2e-3, "save_minutes": 600.0}
 GENERIC_ITERATIONS = 120

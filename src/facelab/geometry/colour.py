@@ -58,12 +58,12 @@ def _apply_linear(source: np.ndarray, matrix: np.ndarray, mean_s: np.ndarray, me
     return np.clip(cv2.transform(source.astype(np.float32), affine), 0.0, 1.0)
 
 
-@COLOUR_TRANSFERS.register("none")
+@COLOUR_TRANSFERS.register("none", "the predicted colours as they are")
 def no_transfer(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return source
 
 
-@COLOUR_TRANSFERS.register("rct")
+@COLOUR_TRANSFERS.register("rct", "Lab mean and spread inside the mask")
 def rct(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Reinhard et al. 2001: move each Lab channel's mean and standard deviation to the target's."""
     lab = cv2.cvtColor(source, cv2.COLOR_BGR2LAB)
@@ -78,7 +78,7 @@ def rct(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), 0.0, 1.0)
 
 
-@COLOUR_TRANSFERS.register("lct")
+@COLOUR_TRANSFERS.register("lct", "colour covariance inside the mask")
 def lct(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Linear colour transfer (Hertzmann's PCA form): x → C_t^½ C_s^-½ (x - μ_s) + μ_t in BGR."""
     mean_s, cov_s, mean_t, cov_t = _colour_stats(source, target, mask)
@@ -166,9 +166,10 @@ def _whole_square(transfer: ColourTransfer) -> ColourTransfer:
 
 # As DeepFaceLab 2 names them: ``mkl``/``idt``/``sot`` take the colour statistics of the whole aligned square,
 # their ``-m`` twins only those inside the face mask (the background around the face then counts for nothing).
-for _name, _transfer in (("mkl", mkl), ("idt", idt), ("sot", sot)):
-    COLOUR_TRANSFERS.register(_name)(_whole_square(_transfer))
-    COLOUR_TRANSFERS.register(f"{_name}-m")(_transfer)
+for _name, _transfer, _what in (("mkl", mkl, "Monge-Kantorovitch"), ("idt", idt, "iterative distribution transfer"),
+                                ("sot", sot, "sliced optimal transport")):
+    COLOUR_TRANSFERS.register(_name, f"{_what} over the whole aligned square")(_whole_square(_transfer))
+    COLOUR_TRANSFERS.register(f"{_name}-m", f"{_name} inside the mask only")(_transfer)
 
 
 def hist_match(source: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,

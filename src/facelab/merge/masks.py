@@ -42,18 +42,19 @@ MaskFn = Callable[[MaskInputs], np.ndarray]
 MASKS: Registry[MaskFn] = Registry("mask")  # in the order the merge prompt numbers them (the seed's first)
 
 
-@MASKS.register("learned")
+@MASKS.register("learned", "the model's predicted mask")
 def learned_prd(inputs: MaskInputs) -> np.ndarray:
     return _learned(inputs.learned_prd)
 
 
-@MASKS.register("dst")
+@MASKS.register("dst", "landmark hull of the dst face")
 def dst_hull(inputs: MaskInputs) -> np.ndarray:
     return hull_mask(inputs.dst_landmarks, inputs.size, inputs.size)
 
 
-MASKS.register("seg-prd")(xseg_masks.seg_prd)
-MASKS.register("seg-dst")(xseg_masks.seg_dst)
+MASKS.register("seg-prd", "the XSeg segmenter on the predicted face")(xseg_masks.seg_prd)
+MASKS.register("seg-dst", "the XSeg segmenter on the dst face (its applied mask when it has one)")(
+    xseg_masks.seg_dst)
 
 
 def _learned(mask: np.ndarray | None) -> np.ndarray:
@@ -79,7 +80,7 @@ _register_product("seg-prd*seg-dst")
 _register_product("learned*seg-prd*seg-dst")
 
 
-@MASKS.register("learned-dst")
+@MASKS.register("learned-dst", "the model's dst mask")
 def learned_dst(inputs: MaskInputs) -> np.ndarray:
     return _learned(inputs.learned_dst)
 

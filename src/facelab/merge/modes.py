@@ -60,9 +60,9 @@ def _matched(layer: FaceLayer, options: dict[str, Any], grey: bool = False) -> n
     return hist_match(face, dst, mask, options["hist_match_threshold"])
 
 
-def _register(name: str, background: Callable[[np.ndarray], np.ndarray] = np.copy):
+def _register(name: str, help: str, background: Callable[[np.ndarray], np.ndarray] = np.copy):
     def add(fn):
-        MODES.register(name)(BlendMode(fn, background))
+        MODES.register(name, help)(BlendMode(fn, background))
         return fn
     return add
 
@@ -72,45 +72,46 @@ def _pasted(frame: np.ndarray, patch: Patch | None, blend=overlay) -> tuple[np.n
     return (frame if patch is None else blend(frame, patch, inplace=True)), patch
 
 
-@_register("overlay")
+@_register("overlay", "the face pasted through the mask")
 def overlay_mode(frame, layer, options):
     return _pasted(frame, _patch(frame, layer, layer.face, layer.alpha))
 
 
-@_register("hist-match")
+@_register("hist-match", "overlay after matching the face's histogram to the dst face's")
 def hist_match_mode(frame, layer, options):
     return _pasted(frame, _patch(frame, layer, _matched(layer, options), layer.alpha))
 
 
-@_register("hist-match-bw", background=_grey)
+@_register("hist-match-bw", "hist-match with the whole frame in grey, for black-and-white footage",
+           background=_grey)
 def hist_match_bw_mode(frame, layer, options):
     """For black-and-white footage: the whole frame in grey, the face in grey matched to the grey dst face."""
     return _pasted(frame, _patch(frame, layer, _matched(layer, options, grey=True), layer.alpha))
 
 
-@_register("seamless")
+@_register("seamless", "Poisson blend")
 def seamless_mode(frame, layer, options):
     return _pasted(frame, _patch(frame, layer, layer.face, layer.alpha), seamless)
 
 
-@_register("raw-rgb")
+@_register("raw-rgb", "the predicted square unmasked")
 def raw_rgb_mode(frame, layer, options):
     """The whole predicted square, unmasked."""
     return _pasted(frame, _patch(frame, layer, layer.face, np.ones_like(layer.alpha)))
 
 
-@_register("raw-predict", background=np.zeros_like)
+@_register("raw-predict", "the predicted face on black (a layer for an editor)", background=np.zeros_like)
 def raw_predict_mode(frame, layer, options):
     """The predicted square on black."""
     return _pasted(frame, _patch(frame, layer, layer.face, np.ones_like(layer.alpha)))
 
 
-@_register("raw-mask", background=np.zeros_like)
+@_register("raw-mask", "the mask on black (a layer for an editor)", background=np.zeros_like)
 def raw_mask_mode(frame, layer, options):
     """The mask, white on black."""
     return _pasted(frame, _patch(frame, layer, np.ones_like(layer.face), layer.alpha))
 
 
-@_register("seamless-hist-match")
+@_register("seamless-hist-match", "seamless after hist-match")
 def seamless_hist_match_mode(frame, layer, options):
     return _pasted(frame, _patch(frame, layer, _matched(layer, options), layer.alpha), seamless)

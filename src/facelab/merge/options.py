@@ -29,14 +29,11 @@ from facelab.options import Option, validate
 SETTINGS_FILE = "merge_settings.json"
 
 MERGE_OPTIONS: tuple[Option, ...] = (
-    Option("mode", "seamless", "How the face goes in: overlay; hist-match(-bw) = overlay after histogram matching "
-           "(-bw: the whole frame in grey, for black-and-white footage); seamless = Poisson blend; "
-           "seamless-hist-match; raw-rgb = the predicted square unmasked; raw-predict / raw-mask = the predicted "
-           "face / the mask on black, layers for an editor.",
+    Option("mode", "seamless", f"How the face goes in: {MODES.describe()}.",
            choices=tuple(MODES.names()), prompt="Choose mode", numbered=True),
-    Option("mask", "auto", "Mask: learned = the model's predicted mask, learned-dst = its dst mask, dst = landmark "
-           "hull of the dst face, products with '*'; seg-* need a trained segmenter; auto = learned when the "
-           "model learns a mask, else dst.", choices=(*MASKS.names(), "auto"), prompt="Mask mode", numbered=True),
+    Option("mask", "auto", f"Mask: {MASKS.describe()}; products with '*'; seg-* need a trained segmenter; auto = "
+           "learned when the model learns a mask, else dst.", choices=(*MASKS.names(), "auto"), prompt="Mask mode",
+           numbered=True),
     Option("masked_hist_match", True, "Histogram-match only inside the mask (hist-match modes).",
            prompt="Masked hist match"),
     Option("hist_match_threshold", 255, "Clip histograms at this height before matching (255 = plain matching; "
@@ -46,10 +43,8 @@ MERGE_OPTIONS: tuple[Option, ...] = (
     Option("blur", 0, "Feather the mask's edge; 400 = the face's width.", min=0, max=400, prompt="Blur mask"),
     Option("face_scale", 0, "Scale the pasted face by this many percent (-50 shrinks, 50 grows).", min=-50, max=50,
            prompt="Output face scale"),
-    Option("colour_transfer", "rct", "Match the predicted face's colours to the dst face: rct (Lab mean/std), "
-           "lct (covariance), mkl (Monge-Kantorovitch), idt (iterative distribution transfer), sot (sliced "
-           "optimal transport), none. rct and lct take the colours inside the mask; mkl, idt and sot those of the "
-           "whole aligned square, their -m variants (mkl-m, idt-m, sot-m) only those inside the mask.",
+    Option("colour_transfer", "rct",
+           f"Match the predicted face's colours to the dst face: {COLOUR_TRANSFERS.describe()}.",
            choices=tuple(COLOUR_TRANSFERS.names()), prompt="Colour transfer", numbered=True),
     Option("super_resolution", False, "Upscale the predicted face with Real-ESRGAN before it is pasted: sharper "
            "edges, e.g. the eyes (~0.3 s per face on a CPU; needs the optional extra: ./run.sh extras).",

@@ -1,5 +1,4 @@
-"""Face-swap models found by name in ``MODELS`` ("H64", "H128", "DF", "LIAEF128", "SAE", "SAEHD",
-"Quick96").
+"""Face-swap models found by name in ``MODELS``: every model file of this package registers its own.
 
 A registered model is a ``SwapModel`` class: ``cls.option_specs`` declares its options, ``cls(options)`` builds
 it. ``build.py`` builds one from a run's options and reads a saved model's options.
@@ -9,8 +8,17 @@ from facelab.registry import Registry
 
 MODELS: Registry[type] = Registry("model")
 
-# Importing a model file registers it.
-# Their order is the order users see in --model and the prompts.
-from facelab.train.models import classic, sae, saehd, quick96  # noqa: E402,F401,I001
+
+def _import_model_files() -> None:
+    """Import every module of this package: a model file registers its models, so a new model is one new file.
+    Users see the models in --model and the prompts in the order they registered."""
+    import importlib
+    import pkgutil
+
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{module}")
+
+
+_import_model_files()
 
 __all__ = ["MODELS"]
