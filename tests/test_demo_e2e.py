@@ -66,3 +66,30 @@ def test_demo_end_to_end(tmp_path, monkeypatch):
     bad = CliRunner().invoke(cli, ["merge", "--workspace", str(root), "--yes", "--super-resolution",
                                    "--device", "cpu"])
     assert "superres" in str(bad.exception)  # a clear message naming the extra when it is missing
+
+
+def test_the_demo_trains_with_random_warp_then_without_it(demo_workspace, tmp_path, monkeypatch):
+    """The demo's recipe: warp on for the first SHARPEN_FROM of the time, off after, recorded so it resumes."""
+    import shutil
+
+    import facelab.train.trainer as trainer
+    from facelab.pipeline import MODEL_NAME, DemoSettings, run_demo
+    from facelab.train.checkpoint import ModelFiles
+
+    root = shutil.copytree(demo_workspace, tmp_path / "workspace")
+    state_file = root / "demo_state.json"
+    state = json.loads(state_file.read_text())
+    before = state["train"]["iteration"]
+    state["train"]["seconds"] = 0.0  # as if its iterations took no time: the whole 24 s budget is left
+    state_file.write_text(json.dumps(state))
+    seen, real = [], trainer.train_model
+    monkeypatch.setattr(trainer, "train_model", lambda *a, **k: seen.append(a[4]["random_warp"]) or real(*a, **k))
+    run_demo(root, DemoSettings(minutes=0.4, device="cpu", train_workers=0))
+    assert seen == [True, False]
+    saved = json.loads(ModelFiles(root / "model", MODEL_NAME).options.read_text())
+    assert saved["options"]["random_warp"] is False
+    after = json.loads(state_file.read_text())["train"]
+    assert after["iteration"] > before and after["seconds"] >= 24.0
+    seen.clear()
+    run_demo(root, DemoSettings(minutes=0.4, device="cpu", train_workers=0))  # done: nothing is trained again
+    assert seen == []

@@ -13,7 +13,7 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _COLOURS = ((200, 110, 30), (40, 130, 230), (60, 170, 60), (50, 50, 200), (150, 60, 150), (30, 160, 160),
             (120, 120, 120), (0, 90, 180))
 _GREY, _BLACK = (150, 150, 150), (0, 0, 0)
-PANEL_W, ROW_H, NAME_W = 440, 22, 96
+PANEL_W, ROW_H, NAME_W = 440, 22, 120  # NAME_W: room for a 14-letter configuration name
 CURVE_H = 260
 
 
@@ -49,7 +49,7 @@ def bar_panel(title: str, names: Sequence[str], values: Sequence[float | None],
 
     for i, (name, value) in enumerate(zip(names, values)):
         y = 28 + ROW_H * i
-        _text(image, name[:13], (6, y + 14), 0.42)
+        _text(image, name[:14], (6, y + 14), 0.42)
         if _finite(value):
             cv2.rectangle(image, (x0, y + 3), (x_of(value), y + ROW_H - 5), _COLOURS[i % len(_COLOURS)], -1)
             _text(image, fmt.format(value), (x_of(value) + 4, y + 14), 0.4)
@@ -72,7 +72,7 @@ def curve_panel(title: str, curves: dict[str, tuple[Sequence[float], Sequence[fl
     The i-th curve has the i-th bar's colour; an empty one is left out."""
     width = 2 * PANEL_W
     image = np.full((CURVE_H, width, 3), 255, np.uint8)
-    left, right, top, bottom = 56, 150, 28, 34
+    left, right, top, bottom = 56, 180, 28, 34  # right: room for "name (best)"
     _text(image, title, (6, 16), 0.47)
     cv2.rectangle(image, (left, top), (width - right, CURVE_H - bottom), (190, 190, 190), 1)
     points = [(x, y) for xs, ys in curves.values() for x, y in zip(xs, ys) if _finite(x) and _finite(y)]
@@ -163,7 +163,7 @@ def swaps_figure(dst_faces: np.ndarray, swaps: list[tuple[str, np.ndarray]], col
     rows = []
     for name, faces in [("dst", dst_faces), *swaps]:
         label = np.full((size, NAME_W, 3), 255, np.uint8)
-        _text(label, name[:12], (4, size // 2), 0.42)
+        _text(label, name[:14], (4, size // 2), 0.42)
         tiles = [cv2.resize(faces[i], (size, size), interpolation=cv2.INTER_AREA) for i in picks]
         rows.append(np.hstack([label, *tiles]))
     return np.vstack(rows)

@@ -29,6 +29,7 @@ from facelab.bench.holdout import BenchData, prepare
 from facelab.bench.measure import machine_info
 from facelab.errors import FacelabError
 from facelab.io.files import write_bytes_atomic, write_json_atomic
+from facelab.pipeline import MODEL_NAME as DEMO_MODEL, MODEL_OPTIONS as DEMO_OPTIONS, TRAIN_PHASES as DEMO_PHASES
 from facelab.progress import ProgressCallback, no_progress
 from facelab.registry import Registry
 from facelab.score.runner import json_safe
@@ -74,14 +75,22 @@ class QualityConfig:
 
 
 CONFIGS: Registry[QualityConfig] = Registry("quality configuration")
+_SAE_DEMO = {"resolution": 64, "face_type": "full", "learn_mask": True, "archi": "df", "ae_dims": 128, "e_ch_dims": 21,
+             "d_ch_dims": 11, "mask_dims": 16, "batch_size": 4, "learning_rate": 1e-4}
 _SAEHD_SHORT = {"resolution": 64, "archi": "df-ud", "ae_dims": 128, "e_dims": 32, "d_dims": 32, "mask_dims": 16,
                 "batch_size": 4, "learning_rate": 2e-4}
 for _config in (
     # The demo's settings before issue 12, kept fixed as the baseline the other configurations must beat.
-    QualityConfig("sae-demo", "SAE", {"resolution": 64, "face_type": "full", "learn_mask": True, "archi": "df",
-                                      "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11, "mask_dims": 16,
-                                      "batch_size": 4, "learning_rate": 1e-4},
+    QualityConfig("sae-demo", "SAE", _SAE_DEMO,
                   "SAE df 64 px, ae 128, e/d 21/11, mask 16, batch 4, lr 1e-4 (the demo before SAEHD)"),
+    # The demo's recipe since 2026-12-02: sae-demo with DeepFaceLab 2's late step (random warp off for the last
+    # 40 %). Beside sae-demo in one run (fp32, quiet 2-core AVX2, 10 min): 3,017 it, SSIM 0.733, PSNR 21.25, to
+    # src/dst 0.411/0.830, sharpness 0.205, expression 0.067 (sae-demo: 3,176 it, 0.644, 19.82, 0.443/0.825,
+    # 0.170, 0.070) — better on every measure.
+    QualityConfig("sae-sharpen", DEMO_MODEL, DEMO_OPTIONS, "the demo: sae-demo, random warp off for the last 40 %",
+                  phases=DEMO_PHASES),
+    # The demo's SAE at twice the learning rate.
+    QualityConfig("sae-lr2", "SAE", {**_SAE_DEMO, "learning_rate": 2e-4}, "sae-demo at lr 2e-4"),
     QualityConfig("saehd", "SAEHD", {}, "SAEHD with its defaults"),
     QualityConfig("quick96", "Quick96", {}, "Quick96 (96 px full face, df-ud)"),
     QualityConfig("saehd-eyes", "SAEHD", {"eyes_mouth_prio": True}, "SAEHD defaults + eyes and mouth priority"),
@@ -94,13 +103,15 @@ for _config in (
                   "SAEHD df-ud 64 px, ae 128, e/d 32/32, mask 16, batch 4, eyes and mouth priority"),
     # SAEHD's short-budget CPU recipe: saehd-64's nets, a 4× learning rate, no eyes/mouth priority (its 300·L1
     # term dominates the early gradient and, at higher rates, saturates the output into a flat face). Measured
-    # 2026-12-02, fp32, this 2-core machine under load ~10 (stopped by the wall cap at 7.6 of its 10 budget
-    # minutes): 925 it, SSIM 0.592, PSNR 18.54, to src/dst 0.495/0.806, sharpness 0.057, expression 0.084 — the
-    # best held-out SSIM so far; smooth faces with hair, brows, eyes and a smile line, no grid.
+    # 2026-12-02 beside sae-demo in one run, fp32, a quiet 2-core AVX2 machine, 10 min: 5,354 it, SSIM 0.607,
+    # PSNR 19.54, to src/dst 0.489/0.781, sharpness 0.123, expression 0.067 (sae-demo: 2,872 it, 0.670, 20.07,
+    # 0.471/0.833, 0.170, 0.078).
     QualityConfig("saehd-short", "SAEHD", _SAEHD_SHORT,
                   "SAEHD df-ud 64 px, ae 128, e/d 32/32, mask 16, batch 4, lr 2e-4, no eyes/mouth priority"),
     # saehd-short, then DeepFaceLab's late-training step early: random warp off for the last 40 % of the budget,
-    # so the decoders spend it on detail rather than on undoing the warp.
+    # so the decoders spend it on detail rather than on undoing the warp. Same run: 5,531 it, SSIM 0.713 (the
+    # best), PSNR 21.04, sharpness 0.169, but to src/dst 0.508/0.759 and expression 0.081: a truer redraw of
+    # src, a swap less like her.
     QualityConfig("saehd-sharpen", "SAEHD", _SAEHD_SHORT,
                   "saehd-short, random warp off for the last 40 % of the budget",
                   phases=((0.6, {"random_warp": False}),)),
@@ -281,15 +292,16 @@ def _cell(value: object, digits: int) -> str:
 
 def format_table(report: dict[str, Any]) -> list[str]:
     """The quality report as aligned text lines: one row per configuration, then the reference numbers."""
-    head = (f"{'config':11s} {'SSIM':>6s} {'PSNR':>6s} {'to src':>6s} {'to dst':>6s} {'sharp':>6s} {'expr':>6s} "
+    w = max([11, *(len(c["name"]) for c in report["configs"])])
+    head = (f"{'config':{w}s} {'SSIM':>6s} {'PSNR':>6s} {'to src':>6s} {'to dst':>6s} {'sharp':>6s} {'expr':>6s} "
             f"{'iters':>6s} {'ms/it':>7s} {'budget':>7s} {'CPU':>7s} {'wall':>7s}")
     lines = [head, "-" * len(head)]
     for c in report["configs"]:
         if c["skipped"]:
-            lines.append(f"{c['name']:11s} skipped: {c['skipped']}")
+            lines.append(f"{c['name']:{w}s} skipped: {c['skipped']}")
             continue
         f = c["final"]
-        lines.append(f"{c['name']:11s} {_cell(f.get('ssim'), 3):>6s} {_cell(f.get('psnr'), 2):>6s} "
+        lines.append(f"{c['name']:{w}s} {_cell(f.get('ssim'), 3):>6s} {_cell(f.get('psnr'), 2):>6s} "
                      f"{_cell(f.get('to_src'), 3):>6s} {_cell(f.get('to_dst'), 3):>6s} "
                      f"{_cell(f.get('sharpness'), 3):>6s} {_cell(f.get('expression_error'), 3):>6s} "
                      f"{c['iterations']:6d} {_cell(c['ms_per_iteration'], 0):>7s} "

@@ -53,8 +53,8 @@ def demo(workspace: Path, minutes: float, dst_seconds: float | None, src_seconds
                f"`facelab verify {result.result_video}` checks any file.")
     # Measured by `facelab bench quality` (10 min, held-out frames, 2-core AVX2 CPU, fp32): say it before they look.
     click.echo("What to expect after 10 CPU minutes: a soft face in the right place that follows the dst's head and "
-               "smile, with eyes, brows and mouth visible but blurred (held-out SSIM about 0.58, detail about a "
-               "twentieth of the real src faces'). Train longer for a better swap: facelab demo --minutes 60 "
+               "smile, with eyes, brows and mouth visible but blurred and pale (held-out SSIM about 0.73, detail "
+               "about a fifth of the real src faces'). Train longer for a better swap: facelab demo --minutes 60 "
                "(it resumes).")
 
 

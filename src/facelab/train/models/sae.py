@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Mapping
 
 from facelab.options import Option
 from facelab.train.models import MODELS
 from facelab.train.models.base import SwapModel, check_multiple
 from facelab.train.models.nets import NetSpec
+from facelab.train.samples import FeedSettings
 from facelab.types import FACE_TYPE_LETTERS, FaceType
 
 RESOLUTION = Option("resolution", 128, "Face size in pixels (multiple of 16). Bigger is sharper and much slower.",
@@ -44,6 +46,8 @@ OPTIONS: tuple[Option, ...] = (
            min=0.0, max=100.0, prompt="Background style power"),
     Option("pretrain_faceset", "", "Folder of aligned faces to pretrain on before src and dst ('' = no pretraining).",
            type=str, prompt="Pretrain faceset"),
+    Option("random_warp", True, "Randomly warp the input faces (what makes the swap generalise); turn off late to "
+           "sharpen.", prompt="Enable random warp of samples"),
 )
 
 
@@ -74,3 +78,6 @@ class SAE(SwapModel):
             mask="decoder" if options["learn_mask"] else "none", mask_widths=(8 * m, 4 * m, 2 * m),
             residual=True, multiscale=options["multiscale_decoder"], out_kernel=1)
         self.build(options["archi"], spec, ca_init=options["ca_init"])
+
+    def feed_settings(self, opts: Mapping[str, Any]) -> FeedSettings:
+        return dataclasses.replace(super().feed_settings(opts), random_warp=self.options["random_warp"])

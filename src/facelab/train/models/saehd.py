@@ -64,8 +64,7 @@ OPTIONS: tuple[Option, ...] = (
            "ones.", prompt="Uniform yaw distribution of samples"),
     Option("blur_out_mask", False, "Blur the background of the training targets around the mask, so the model "
            "spends nothing on background detail.", prompt="Blur out mask"),
-    Option("random_warp", True, "Randomly warp the input faces (what makes the swap generalise); turn off late to "
-           "sharpen.", prompt="Enable random warp of samples"),
+    _SAE["random_warp"],
     Option("random_hsv_power", 0.0, "Randomly shift the hue, saturation and value of src faces by up to this much "
            "(0-0.3; try 0.05): stabilises the swap's colours.", min=0.0, max=0.3, prompt="Random hue/saturation/light"
            " intensity"),

@@ -105,7 +105,13 @@ async function render() {
     facelab.status(data.text || data.error || `HTTP ${response.status}`, "error");
     return;
   }
-  const blob = await response.blob();
+  let blob;
+  try {
+    blob = await response.blob();  // a newer render can abort this one while its body is still coming
+  } catch (err) {
+    if (err.name !== "AbortError") facelab.status(err.message, "error");
+    return;
+  }
   if (id !== tuner.latest) return;
   const img = $("preview");
   const url = URL.createObjectURL(blob);
