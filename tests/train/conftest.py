@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from ..conftest import TINY_MODELS
 
@@ -55,23 +53,3 @@ def caches(src_faceset, dst_faceset):
     src.close()
     dst.close()
 
-
-def batch_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """A batch from ``samples.make_batch`` (uint8, NHWC images and NHW masks) as float tensors in [0, 1], NCHW."""
-    out = {}
-    for key, value in arrays.items():
-        t = torch.from_numpy(np.ascontiguousarray(value)).float() / 255
-        out[key] = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
-    return out
-
-
-def train_steps(model, opt, batch: dict[str, torch.Tensor], steps: int) -> list[float]:
-    """``steps`` optimizer steps of ``model`` on one batch (no swap pass); the total loss before each step."""
-    totals = []
-    for _ in range(steps):
-        losses = model.loss(batch, model.forward_train(batch["src"], batch["dst"], swap=False))
-        opt.zero_grad()
-        losses["total"].backward()
-        opt.step()
-        totals.append(losses["total"].item())
-    return totals

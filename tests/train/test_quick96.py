@@ -8,13 +8,13 @@ import torch
 
 from facelab.options import validate
 from facelab.train import samples
+from facelab.train.bench import StepRunner
+from facelab.train.loop import to_tensors
 from facelab.train.models import MODELS
 from facelab.train.models.build import option_specs
 from facelab.train.models.quick96 import Quick96
 from facelab.train.optimizers import RMSprop
 from facelab.train.samples import FaceCache
-
-from .conftest import batch_tensors, train_steps
 
 
 def test_quick96_is_a_96px_full_face_df_ud_with_nothing_to_choose():
@@ -32,7 +32,8 @@ def test_quick96_is_a_96px_full_face_df_ud_with_nothing_to_choose():
 def test_quick96_trains_with_rmsprop_and_lr_dropout(src_faceset, dst_faceset):
     torch.manual_seed(0)
     model = MODELS.get("Quick96")(validate(Quick96.option_specs, {}))
-    opt = model.optimizer_factory("model")(model.param_groups(), 2e-4, "cpu")
+    runner = StepRunner(model, lr=2e-4, swap=False)  # with the model's own optimizer
+    opt = runner.optimizer
     assert isinstance(opt, RMSprop) and opt.param_groups[0]["lr_dropout"] == pytest.approx(0.3)
     src, dst = FaceCache.build(src_faceset, "full", 96), FaceCache.build(dst_faceset, "full", 96)
     try:
@@ -41,9 +42,9 @@ def test_quick96_trains_with_rmsprop_and_lr_dropout(src_faceset, dst_faceset):
     finally:
         src.close()
         dst.close()
-    batch = batch_tensors(arrays)
+    batch = to_tensors(arrays, torch.device("cpu"), torch.contiguous_format)
     before = [p.detach().clone() for p in model.net.parameters()]
-    totals = train_steps(model, opt, batch, 3)
+    totals = runner.run([batch] * 3).losses
     assert totals[-1] < totals[0], totals
     moved = torch.cat([(p.detach() != b).flatten() for p, b in zip(model.net.parameters(), before)]).float().mean()
     assert 0.2 < moved < 0.7  # LR dropout: each step updates ~30 % of the weights (three steps ≈ 66 %)

@@ -21,13 +21,14 @@ from facelab.train.models import MODELS
 from facelab.train.models.saehd import SAEHD, blur_out_background
 from facelab.train.models.saehd_nets import ARCHI_CHOICES, parse_archi
 from facelab.train.optimizers import AdaBelief
+from facelab.train.bench import StepRunner
 from facelab.train.checkpoint import ModelFiles
+from facelab.train.loop import to_tensors
 from facelab.train.samples import FaceCache
 from facelab.train.swap import Swapper
 from facelab.train.trainer import train_model
 from facelab.types import FaceType
 
-from .conftest import batch_tensors, train_steps
 
 # The smallest SAEHD at 64 px: every width at its minimum (and a small GAN), so a CPU runs it in well under a second.
 TINY = {"resolution": 64, "ae_dims": 32, "e_dims": 16, "d_dims": 16, "mask_dims": 16, "gan_dims": 4,
@@ -42,7 +43,8 @@ def build(**options) -> SAEHD:
 def real_batch(caches, n: int = 2, seed: int = 0, **settings) -> dict[str, torch.Tensor]:
     """A SAEHD batch of real demo faces (with eye/mouth masks) as float tensors in [0, 1], NCHW."""
     feed = samples.FeedSettings(batch_size=n, eyes_mouth=True, **settings)
-    return batch_tensors(samples.make_batch(*caches, feed, np.random.default_rng(seed)))
+    return to_tensors(samples.make_batch(*caches, feed, np.random.default_rng(seed)), torch.device("cpu"),
+                      torch.contiguous_format)
 
 
 @pytest.mark.parametrize("archi", ARCHI_CHOICES)
@@ -97,9 +99,9 @@ def test_every_face_type_trains_on_faces_cropped_for_it(face_type, src_faceset, 
 def test_a_few_adabelief_steps_on_real_faces_lower_the_loss(caches):
     model = build(archi="liae-ud", eyes_mouth_prio=True)
     assert model.optimizer_name == "adabelief"
-    opt = model.optimizer_factory("model")(model.param_groups(), 3e-4, "cpu")
-    assert isinstance(opt, AdaBelief)
-    totals = train_steps(model, opt, real_batch(caches, n=2), 6)
+    runner = StepRunner(model, lr=3e-4, swap=False)  # with the model's own optimizer
+    assert isinstance(runner.optimizer, AdaBelief)
+    totals = runner.run([real_batch(caches, n=2)] * 6).losses
     assert sum(totals[-3:]) / 3 < 0.9 * sum(totals[:3]) / 3, totals
 
 
