@@ -63,6 +63,30 @@ def test_lr_dropout_keeps_about_30_percent_of_updates(name, choice):
     assert bool((moment != 0).all())  # the moments see every gradient, dropped or not
 
 
+@pytest.mark.parametrize("name", ["adabelief", "adam", "rmsprop"])
+def test_a_kept_update_is_the_full_step_and_a_dropped_one_is_none(name):
+    # Two steps, so the moments differ from the gradient and the dropout path's division is exercised.
+    g = torch.Generator().manual_seed(3)
+    grads = [torch.randn(50, 40, generator=g) for _ in range(2)]
+    start = torch.randn(50, 40, generator=g)
+    moved = {}
+    for keep in (1.0, 0.3):
+        torch.manual_seed(0)
+        w = torch.nn.Parameter(start.clone())
+        opt = OPTIMIZERS.get(name)([w], 1e-2, keep)
+        for i, grad in enumerate(grads):
+            before = w.detach().clone()
+            w.grad = grad.clone()
+            opt.step()
+        moved[keep] = (before, w.detach() - before)
+    full = moved[1.0][1]
+    step = moved[0.3][1]
+    kept = step != 0
+    assert 0.2 < kept.float().mean() < 0.4
+    # the moments saw the same gradients either way, so a kept coordinate takes the undropped step
+    assert torch.allclose(step[kept], full[kept], rtol=1e-4, atol=1e-7)
+
+
 def test_state_dict_resumes_exactly():
     def run(split: bool) -> torch.Tensor:
         torch.manual_seed(1)

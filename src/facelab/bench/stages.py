@@ -25,6 +25,7 @@ from facelab.io import demo_media
 from facelab.options import validate
 from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.train import bench as train_bench
+from facelab.train.heap import reuse_freed_memory
 from facelab.train.precision import amp_dtype
 
 
@@ -151,7 +152,7 @@ def bench_train(setting: str, device: torch.device, iterations: int, warmup: int
     more steps (PyTorch profiler), so the table shows where the time goes; ``extra["cpu_ms"]``: the median
     process CPU time per step (on the CPU), which a shared machine's other work does not inflate."""
     spec = TRAIN_SETTINGS[setting]
-    with PeakMemory(device) as memory:
+    with PeakMemory(device) as memory, reuse_freed_memory(device.type == "cpu"):  # as training does
         model = _model(setting, device)
         r, n = model.resolution, spec.batch
         src, dst = (train_bench.to_batch_tensors(*train_bench.demo_faces(demo_media.packaged_file(video), 2 * n, r,
@@ -166,7 +167,8 @@ def bench_train(setting: str, device: torch.device, iterations: int, warmup: int
         log = runner.run(batches)
     timing = train_bench.Timing.of(log.seconds[warmup:])
     precision = precision_name(amp_dtype(device, amp))
-    ops = top_ops(lambda: runner(batches[-1]), PROFILED_STEPS, device)  # steady state: the optimizer's moments exist
+    with reuse_freed_memory(device.type == "cpu"):  # steady state: the optimizer's moments exist
+        ops = top_ops(lambda: runner(batches[-1]), PROFILED_STEPS, device)
     return BenchRow("train", setting, spec.description, str(device), timing.iterations,
                     1000 * n / timing.median_ms, "samples/s", timing.median_ms, timing.q1_ms, timing.q3_ms,
                     memory.peak_mib, memory.kind, precision, gflops=flops / 1e9 / (timing.median_ms / 1000),

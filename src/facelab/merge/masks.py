@@ -30,12 +30,14 @@ class MaskInputs:
     learned_prd: np.ndarray | None
     learned_dst: np.ndarray | None
     # For the XSeg masks (facelab.xseg.masks): the dst and predicted faces (size, size, 3) float32 BGR [0, 1],
-    # the dst face's metadata, the (2, 3) frame → this square matrix, and the loaded segmenter (or None).
+    # the dst face's metadata, the (2, 3) frame → this square matrix, the loaded segmenter (or None), and the
+    # segmenter's mask of the dst face when it was computed beforehand for a batch (or None).
     dst_face: np.ndarray | None = None
     predicted: np.ndarray | None = None
     dst_meta: Any = None
     face_from_frame: np.ndarray | None = None
     segmenter: Any = None
+    seg_dst: np.ndarray | None = None
 
 
 MaskFn = Callable[[MaskInputs], np.ndarray]
@@ -98,10 +100,15 @@ def resolve_mask_name(name: str, learns_mask: bool) -> str:
     return name
 
 
+def mask_parts(names: list[str], learns_mask: bool) -> set[str]:
+    """The base masks the mask ``names`` multiply (``learned*seg-dst`` → learned, seg-dst)."""
+    return {part for name in names for part in resolve_mask_name(name, learns_mask).split("*")}
+
+
 def learned_masks_needed(names: list[str], learns_mask: bool) -> tuple[bool, bool]:
     """Whether any of the mask ``names`` uses the model's (swap mask, dst mask): a model need not compute the
     others."""
-    parts = {part for name in names for part in resolve_mask_name(name, learns_mask).split("*")}
+    parts = mask_parts(names, learns_mask)
     return "learned" in parts, "learned-dst" in parts
 
 

@@ -19,6 +19,7 @@ from facelab.merge.enhance import FaceEnhancer
 from facelab.merge.masks import MaskInputs, build_mask, resolve_mask_name
 from facelab.merge.modes import MODES, FaceLayer
 from facelab.types import FaceMeta
+from facelab.xseg.stored import has_mask
 
 MAX_WORK_SIZE = 1024
 DEBUG_TILE = 160
@@ -31,7 +32,9 @@ class PredictedFace:
     ``face_from_frame`` (2, 3) maps the frame to the model's aligned square of side R; ``predicted`` (R, R, 3)
     float32 BGR [0, 1]; ``learned_prd`` / ``learned_dst`` (R, R) float32 or None. ``super_resolved``: the
     prediction through super resolution at its work size S (``with_super_resolution``), kept by whoever merges the
-    same face again (the merge tuner); None to run the enhancer when merging.
+    same face again (the merge tuner); None to run the enhancer when merging. ``seg_dst``: the segmenter's (S, S)
+    float32 mask of the dst face at work size (``segment_dst``, for a whole batch at once); None to segment when
+    merging.
     """
 
     meta: FaceMeta
@@ -40,6 +43,7 @@ class PredictedFace:
     learned_prd: np.ndarray | None = None
     learned_dst: np.ndarray | None = None
     super_resolved: np.ndarray | None = None
+    seg_dst: np.ndarray | None = None
 
 
 @dataclass
@@ -65,6 +69,27 @@ def work_size(face_from_frame: np.ndarray, resolution: int) -> int:
     """S: the aligned square's side in frame pixels, clamped to [resolution, MAX_WORK_SIZE]."""
     scale = float(np.sqrt(abs(np.linalg.det(face_from_frame[:, :2]))))  # aligned px per frame px
     return int(min(max(round(resolution / scale), resolution), MAX_WORK_SIZE))
+
+
+def work_square(frame: np.ndarray, face: PredictedFace) -> tuple[int, np.ndarray, np.ndarray]:
+    """The work size S, the frame → S-square matrix and the dst face cut at S, (S, S, 3) uint8 BGR. Linear is
+    enough for the dst face: it feeds colour statistics, the segmenter and the debug view; it is never pasted."""
+    resolution = face.predicted.shape[0]
+    size = work_size(face.face_from_frame, resolution)
+    face_from_frame = face.face_from_frame * (size / resolution)
+    return size, face_from_frame, alignment.warp_face(frame, face_from_frame, size, cv2.INTER_LINEAR)
+
+
+def segment_dst(frames: list[np.ndarray], faces: list[list[PredictedFace]], segmenter: Any
+                ) -> list[list[PredictedFace]]:
+    """The faces of several frames (one list per frame) carrying the segmenter's mask of their dst face, computed
+    for all of them in one batch; faces whose metadata holds an applied XSeg mask are left to read that."""
+    todo = [(i, j) for i, row in enumerate(faces) for j, face in enumerate(row) if not has_mask(face.meta)]
+    masks = segmenter.predict_each([work_square(frames[i], faces[i][j])[2] for i, j in todo]) if todo else []
+    out = [list(row) for row in faces]
+    for (i, j), mask in zip(todo, masks):
+        out[i][j] = replace(faces[i][j], seg_dst=mask)
+    return out
 
 
 def scaled_about_centre(face_from_frame: np.ndarray, size: int, percent: float) -> np.ndarray:
@@ -132,11 +157,8 @@ def _prepare(frame: np.ndarray, face: PredictedFace, options: dict[str, Any], ma
              enhancer: FaceEnhancer | None, segmenter: Any = None) -> tuple[FaceLayer, np.ndarray, np.ndarray]:
     """The face layer at work size S, the raw prediction resized to S and the frame → S-square matrix (for the
     debug panel)."""
-    resolution = face.predicted.shape[0]
-    size = work_size(face.face_from_frame, resolution)
-    face_from_frame = face.face_from_frame * (size / resolution)
-    # Linear is enough for the dst face: it feeds colour statistics and the debug view, it is never pasted.
-    dst_face = alignment.warp_face(frame, face_from_frame, size, cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    size, face_from_frame, dst_face = work_square(frame, face)
+    dst_face = dst_face.astype(np.float32) / 255.0
     if options["super_resolution"] and face.super_resolved is not None:
         predicted = face.super_resolved
     elif options["super_resolution"] and enhancer is not None:  # the predicted face only, never the frame
@@ -149,7 +171,8 @@ def _prepare(frame: np.ndarray, face: PredictedFace, options: dict[str, Any], ma
 
     landmarks = alignment.transform_points(face.meta.source_landmarks, face_from_frame)
     raw = build_mask(mask_name, MaskInputs(size, landmarks, at_size(face.learned_prd), at_size(face.learned_dst),
-                                           dst_face, predicted, face.meta, face_from_frame, segmenter))
+                                           dst_face, predicted, face.meta, face_from_frame, segmenter,
+                                           face.seg_dst))
     alpha = masks.blur(masks.erode(raw, options["erode"], size), options["blur"], size)
     recoloured = predicted
     if not options["mode"].startswith("raw"):

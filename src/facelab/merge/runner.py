@@ -24,8 +24,8 @@ from facelab.io.faceimage import list_faces, read_meta
 from facelab.io.files import write_bytes_atomic
 from facelab.io.frames import encode_image, list_images, parallel_map, workers as default_workers
 from facelab.merge.enhance import FaceEnhancer
-from facelab.merge.masks import learned_masks_needed
-from facelab.merge.merger import PredictedFace, merge_frame, model_face_from_frame
+from facelab.merge.masks import learned_masks_needed, mask_parts
+from facelab.merge.merger import PredictedFace, merge_frame, model_face_from_frame, segment_dst
 from facelab.merge.options import MergeSettings
 from facelab.progress import Progress, ProgressCallback, no_progress
 from facelab.types import FaceMeta
@@ -150,10 +150,13 @@ def wants_super_resolution(settings: MergeSettings) -> bool:
     return bool(settings.base["super_resolution"] or any(r.options.get("super_resolution") for r in settings.ranges))
 
 
+def _mask_names(settings: MergeSettings) -> list[str]:
+    return [settings.base["mask"], *(r.options["mask"] for r in settings.ranges if "mask" in r.options)]
+
+
 def learned_masks_wanted(settings: MergeSettings, learns_mask: bool) -> tuple[bool, bool]:
     """Whether any frame's mask uses the model's swap mask and its dst mask."""
-    names = [settings.base["mask"], *(r.options["mask"] for r in settings.ranges if "mask" in r.options)]
-    return learned_masks_needed(names, learns_mask)
+    return learned_masks_needed(_mask_names(settings), learns_mask)
 
 
 def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSettings, *, overwrite: bool = False,
@@ -176,6 +179,8 @@ def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSetting
     threads = threads or default_workers()
     enhancer = FaceEnhancer() if wants_super_resolution(settings) else None
     masks = learned_masks_wanted(settings, swapper.learn_mask)
+    # seg-dst for faces without an applied mask: segmented a batch at a time here, not one by one when blending
+    batch_seg_dst = segmenter is not None and "seg-dst" in mask_parts(_mask_names(settings), swapper.learn_mask)
 
     def load(item: tuple[int, Path]) -> _Loaded:
         number, path = item
@@ -215,7 +220,10 @@ def merge_folder(paths: MergePaths, swapper: FaceSwapper, settings: MergeSetting
         progress(Progress("merge", report.merged, len(todo)))
 
     def flush(pool: ThreadPoolExecutor) -> None:
-        for item, predicted in zip(batch, predict_faces(swapper, [item.faces for item in batch], masks)):
+        answers = predict_faces(swapper, [item.faces for item in batch], masks)
+        if batch_seg_dst:
+            answers = segment_dst([item.frame for item in batch], answers, segmenter)
+        for item, predicted in zip(batch, answers):
             pending.append(pool.submit(blend_and_write, item, predicted))
         batch.clear()
         while len(pending) > 2 * threads:

@@ -31,7 +31,10 @@ LR_DROPOUT_KEEP = 0.3
 
 
 class _DropoutOptimizer(torch.optim.Optimizer):
-    """Base: collects the parameters with gradients per group, asks ``_updates`` for the steps, drops some, applies."""
+    """Base: collects the parameters with gradients per group, asks ``_step_parts`` for the steps, drops some, applies.
+
+    ``step`` uses the gradients' memory as scratch: afterwards they hold no gradient (training sets them to None
+    before the next backward pass)."""
 
     def __init__(self, params: Iterable, defaults: dict[str, Any], clip_norm: float = 0.0):
         if not 0.0 < defaults["lr_dropout"] <= 1.0:
@@ -57,10 +60,15 @@ class _DropoutOptimizer(torch.optim.Optimizer):
                 if not s:
                     self._init_state(p, s)
                 s["step"] = int(s["step"]) + 1
-            updates = self._updates(group, params, grads, states)
+            numerators, denominators, scale = self._step_parts(group, grads, states)
             if group["lr_dropout"] < 1.0:
-                torch._foreach_mul_(updates, _keep_masks(updates, group["lr_dropout"], group["dropout_on_cpu"]))
-            torch._foreach_add_(params, updates)
+                torch._foreach_reciprocal_(denominators)  # in place: the scratch becomes the step direction
+                torch._foreach_mul_(denominators, numerators)
+                torch._foreach_mul_(denominators, _keep_masks(denominators, group["lr_dropout"],
+                                                              group["dropout_on_cpu"]))
+                torch._foreach_add_(params, denominators, alpha=scale)
+            else:
+                torch._foreach_addcdiv_(params, numerators, denominators, value=scale)
         return loss
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -74,7 +82,10 @@ class _DropoutOptimizer(torch.optim.Optimizer):
     def _init_state(self, p: Tensor, state: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _updates(self, group: dict, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> list[Tensor]:
+    def _step_parts(self, group: dict, grads: list[Tensor], states: list[dict]
+                    ) -> tuple[list[Tensor], list[Tensor], float]:
+        """Update the moments in ``states`` and return (numerators, denominators, scale): each parameter moves by
+        ``scale · numerator / denominator``. The denominators may be written into ``grads``' memory (scratch)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
 
@@ -105,23 +116,26 @@ class AdaBelief(_DropoutOptimizer):
         state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         state["exp_var"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _updates(self, group, params, grads, states):
+    def _step_parts(self, group, grads, states):
+        # In place, with the gradients as scratch: at ~100 M weights each new tensor costs page faults, and the
+        # allocating version took 3x as long per step. √(1 − β2^t) is moved from ŝ into the scale:
+        # m̂ / (√ŝ + ε) = c · m / (√s + c·ε) / (1 − β1^t) with c = √(1 − β2^t).
         b1, b2 = group["betas"]
         eps, step = group["eps"], states[0]["step"]
         m = [s["exp_avg"] for s in states]
         v = [s["exp_var"] for s in states]
         torch._foreach_lerp_(m, grads, 1 - b1)  # m = b1·m + (1 − b1)·g
-        dev = torch._foreach_sub(grads, m) if group["belief"] else grads
+        if group["belief"]:
+            torch._foreach_sub_(grads, m)  # g − m
         torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, dev, dev, value=1 - b2)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
         if group["belief"]:
             torch._foreach_add_(v, eps)
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, math.sqrt(1 - b2 ** step))
-        torch._foreach_add_(denom, eps)
-        updates = torch._foreach_div(m, denom)
-        torch._foreach_mul_(updates, -group["lr"] / (1 - b1 ** step))
-        return updates
+        for scratch, var in zip(grads, v):
+            torch.sqrt(var, out=scratch)
+        c = math.sqrt(1 - b2 ** step)
+        torch._foreach_add_(grads, c * eps)
+        return m, grads, -group["lr"] * c / (1 - b1 ** step)
 
 
 class RMSprop(_DropoutOptimizer):
@@ -136,15 +150,13 @@ class RMSprop(_DropoutOptimizer):
         state["step"] = 0
         state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
-    def _updates(self, group, params, grads, states):
+    def _step_parts(self, group, grads, states):
         a = [s["square_avg"] for s in states]
         torch._foreach_mul_(a, group["rho"])
         torch._foreach_addcmul_(a, grads, grads, value=1 - group["rho"])
-        denom = torch._foreach_sqrt(a)
+        denom = torch._foreach_sqrt(a)  # the gradients are the numerators here, so not scratch
         torch._foreach_add_(denom, group["eps"])
-        updates = torch._foreach_div(grads, denom)
-        torch._foreach_mul_(updates, -group["lr"])
-        return updates
+        return grads, denom, -group["lr"]
 
 
 # name → factory(groups, lr, lr_dropout keep probability, dropout_on_cpu, clip_norm)

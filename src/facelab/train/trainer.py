@@ -19,6 +19,7 @@ from facelab.progress import ProgressCallback, no_progress
 from facelab.train import checkpoint
 from facelab.train.checkpoint import ModelFiles, TrainState
 from facelab.train.ddp import Distributed
+from facelab.train.heap import reuse_freed_memory
 from facelab.train.loop import AUTOENCODER, IterationReport, TrainLoop, stop_signals
 from facelab.train.models.base import SwapModel
 from facelab.train.models.build import build_model, model_options, option_specs
@@ -87,7 +88,7 @@ def train_model(model_dir: Path, src_aligned: Path, dst_aligned: Path, model_nam
         if not exists and dist.is_main:
             loop.save(event=False)
         dist.barrier()
-        with stop_signals() as signalled:
+        with stop_signals() as signalled, reuse_freed_memory(dist.device.type == "cpu"):
             def stop_requested() -> str | None:
                 return "signal" if signalled.is_set() else "user" if should_stop and should_stop() else None
 

@@ -2,8 +2,9 @@
 
 Each takes the merge's ``MaskInputs`` (the aligned work square of side S) and returns an (S, S) float32 mask in
 [0, 1]. ``seg-dst`` uses the mask `facelab xseg apply` stored in the dst face's metadata when there is one
-(warped from the face file's square into the work square), else runs the segmenter on the dst face; ``seg-prd``
-runs the segmenter on the predicted face. NumPy/OpenCV only: the segmenter arrives loaded, in the inputs.
+(warped from the face file's square into the work square), else the segmenter's mask of the dst face (computed
+for a whole batch beforehand when merging a folder, else here); ``seg-prd`` runs the segmenter on the predicted
+face. NumPy/OpenCV only: the segmenter arrives loaded, in the inputs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def seg_dst(inputs: Any) -> np.ndarray:
         work_from_file = compose(inputs.face_from_frame, meta.image_from_face)
         return cv2.warpAffine(stored, work_from_file, (inputs.size, inputs.size), flags=cv2.INTER_LINEAR,
                               borderValue=0)
+    batched = getattr(inputs, "seg_dst", None)
+    if batched is not None and batched.shape == (inputs.size, inputs.size):
+        return batched
     return _segment(inputs, getattr(inputs, "dst_face", None), "seg-dst")
 
 

@@ -78,14 +78,22 @@ class Segmenter:
         faces = np.asarray(faces)
         if faces.ndim != 4 or faces.shape[3] != 3 or faces.shape[1] != faces.shape[2] or faces.dtype != np.uint8:
             raise InputError(f"faces must be (N, S, S, 3) uint8 BGR, got {faces.shape} {faces.dtype}")
-        side, r = faces.shape[1], self.resolution
-        at_r = faces if side == r else np.stack([cv2.resize(f, (r, r), interpolation=cv2.INTER_AREA if side > r
-                                                            else cv2.INTER_LINEAR) for f in faces])
-        masks = predict_masks(self.net, at_r, self.device)
-        if side == r:
-            return masks
-        return np.stack([cv2.resize(m, (side, side), interpolation=cv2.INTER_LINEAR) for m in masks]) \
-            if len(masks) else np.zeros((0, side, side), np.float32)
+        if faces.shape[1] == self.resolution:
+            return predict_masks(self.net, faces, self.device)
+        side = faces.shape[1]
+        return np.stack(self.predict_each(list(faces))) if len(faces) else np.zeros((0, side, side), np.float32)
+
+    def predict_each(self, faces: list[np.ndarray]) -> list[np.ndarray]:
+        """The masks of aligned faces of different sides (each (S, S, 3) uint8 BGR → (S, S) float32), in batches."""
+        r = self.resolution
+        for face in faces:
+            if face.ndim != 3 or face.shape[2] != 3 or face.shape[0] != face.shape[1] or face.dtype != np.uint8:
+                raise InputError(f"a face must be (S, S, 3) uint8 BGR, got {face.shape} {face.dtype}")
+        at_r = [f if f.shape[0] == r else cv2.resize(f, (r, r), interpolation=cv2.INTER_AREA if f.shape[0] > r
+                                                     else cv2.INTER_LINEAR) for f in faces]
+        masks = predict_masks(self.net, np.stack(at_r), self.device) if faces else []
+        return [m if f.shape[0] == r else cv2.resize(m, (f.shape[0],) * 2, interpolation=cv2.INTER_LINEAR)
+                for f, m in zip(faces, masks)]
 
 
 def load_for_masks(model_dir: Path, mask_names: list[str], device: str = "cpu") -> Segmenter | None:
