@@ -59,8 +59,17 @@ def test_generic_start_learns_the_face_and_what_covers_it(demo_workspace, tmp_pa
     assert after[1] > before[1] + 0.08, (before, after)  # the pasted part is "not face" more than before
 
 
+def _interrupt_at(iteration):
+    def on_iteration(report):
+        if report.iteration == iteration:
+            raise KeyboardInterrupt  # as Ctrl-C would, between two steps
+    return on_iteration
+
+
 def test_resume_continues_bit_exact(demo_workspace, tmp_path):
-    first = train_xseg(tmp_path / "a", _faces(demo_workspace), TINY, max_iterations=3, seed=1)
+    # Killed at 3 of 5 and resumed to 5: the same weights as straight to 5 (the learning rate's decay included).
+    first = train_xseg(tmp_path / "a", _faces(demo_workspace), TINY, max_iterations=5, seed=1,
+                       on_iteration=_interrupt_at(3))
     saved = load_file(str(checkpoint.ModelFiles(tmp_path / "a", MODEL_NAME).weights))
     loaded = Segmenter.load(tmp_path / "a").net.state_dict()
     assert all(torch.equal(saved[k], loaded[k]) for k in saved)
@@ -74,6 +83,22 @@ def test_resume_continues_bit_exact(demo_workspace, tmp_path):
     assert history["iteration"] == 5 and len(history["loss_src"]) == 5
     wider = train_xseg(tmp_path / "a", _faces(demo_workspace), {**TINY, "channels": 8}, max_iterations=6)
     assert wider.options["channels"] == TINY["channels"]  # architecture options stay as the model was made
+
+
+def test_learning_rate_eases_down_over_the_last_share_of_the_run(demo_workspace, tmp_path):
+    losses, weights, rates = {}, {}, {}
+    for decay in (0.0, 0.5):
+        files = checkpoint.ModelFiles(tmp_path / str(decay), MODEL_NAME)
+        seen = losses[decay] = []
+        train_xseg(files.folder, _faces(demo_workspace), {**TINY, "lr_decay": decay}, max_iterations=4, seed=1,
+                   on_iteration=lambda report, seen=seen: seen.append(report.loss))
+        weights[decay] = load_file(str(files.weights))
+        rates[decay] = [g["lr"] for g in checkpoint.read_json(files.optimizer_json)["param_groups"]]
+    assert losses[0.0][:3] == losses[0.5][:3]  # steps 1-3 start at shares 0, 1/4, 2/4: the full rate in both
+    assert any(not torch.equal(weights[0.0][k], weights[0.5][k]) for k in weights[0.0])
+    # The 4th step starts half-way into the decay: half a cosine from 1 to 0.05 is 0.525 there.
+    assert rates[0.0] == pytest.approx([TINY["learning_rate"]])
+    assert rates[0.5] == pytest.approx([0.525 * TINY["learning_rate"]])
 
 
 def test_saves_status_and_preview_for_the_training_page(tiny_xseg):

@@ -19,6 +19,9 @@ XSEG_OPTIONS: tuple[Option, ...] = (
            "finer.", min=4, max=64, fixed=True),
     Option("batch_size", 8, "Faces per training iteration.", min=1, max=256),
     Option("learning_rate", 5e-4, "Adam learning rate.", min=1e-6, max=1e-2),
+    Option("lr_decay", 0.3, "When the run has an end, the learning rate eases down to 5 % of itself over this last "
+           "share of it (of the iterations up to --iterations, or of --minutes), so it ends settled; 0: constant.",
+           min=0.0, max=1.0),
     Option("save_minutes", 5.0, "Save every this many minutes (and always at the end).", min=0.1, max=600.0),
 )
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from facelab.device import resolve_devices
 from facelab.errors import ModelError
 from facelab.progress import Progress, ProgressCallback, no_progress
-from facelab.train import checkpoint, control
+from facelab.train import checkpoint, control, schedule
 from facelab.train.checkpoint import ModelFiles, TrainState
 from facelab.train.preview import write_png
 from facelab.xseg.data import FaceSource, find_faces, load_face, make_sample
@@ -106,8 +106,6 @@ def train_xseg(folder: Path, face_folders: list[Path], given: Mapping[str, Any],
         checkpoint.load_weights(files, net, dev)
         state = checkpoint.load_state(files, optimizer)
         rng = _restore_rng(state, files)
-        for group in optimizer.param_groups:
-            group["lr"] = options["learning_rate"]
     log.info("XSeg: %s start on %d faces at %d px, from iteration %d", "generic" if use_generic else "labelled",
              len(faces), options["resolution"], state.iteration)
     run = _Run(folder, files, net, optimizer, options, state, rng, faces, use_generic, dev)
@@ -137,9 +135,13 @@ class _Run:
         stopped_by = "target iteration"
         try:
             while target is None or self.state.iteration < target:
-                if minutes is not None and clock() - started >= minutes * 60:
+                elapsed = clock() - started
+                if minutes is not None and elapsed >= minutes * 60:
                     stopped_by = "minutes"
                     break
+                # The iteration share counts from 0, like the target: a killed run resumed to it goes on exactly.
+                share = schedule.run_share(self.state.iteration, target, elapsed, minutes and minutes * 60)
+                self.set_rate(schedule.end_decay(share, self.options["lr_decay"]))
                 t0 = time.perf_counter()
                 report = self.step()
                 self.control.iteration_done(self.state, (time.perf_counter() - t0) * 1000)
@@ -161,6 +163,10 @@ class _Run:
             self.save()
         self.control.write(self.state, running=False, stopped_by=stopped_by)
         return stopped_by
+
+    def set_rate(self, factor: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.options["learning_rate"] * factor
 
     def step(self) -> XSegReport:
         r, n = self.options["resolution"], self.options["batch_size"]
