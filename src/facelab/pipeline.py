@@ -32,9 +32,7 @@ MODEL_NAME = "SAE"
 MODEL_OPTIONS: dict[str, Any] = {"resolution": 64, "face_type": "full", "learn_mask": True, "archi": "df",
                                  "ae_dims": 128, "e_ch_dims": 21, "d_ch_dims": 11, "mask_dims": 16,
                                  "batch_size": 4, "learning_rate": 3e-4, "random_warp": True}
-# lr 3e-4, not SAE's 1e-4: in two `facelab bench quality` runs (10 min each, held-out frames, on two machines) it
-# beat 1e-4 on SSIM, PSNR, expression and distance to dst both times (this one: 0.622 vs 0.621, 19.60 vs 18.76 dB,
-# sharpness 0.165 vs 0.096), and its swaps show brows, eyes and a smile where 1e-4's are a blur.
+# lr 3e-4, not SAE's 1e-4: better in two `facelab bench quality` runs (numbers at its config, sae-lr3-sharpen).
 # Random warp goes off for the last 40 % of the training time (DeepFaceLab 2's late step, early): in one
 # `facelab bench quality` run (10 min each, 2-core AVX2 CPU, held-out frames) this beat warp all along on every
 # measure: SSIM 0.733 vs 0.644, sharpness 0.205 vs 0.170, distance to src 0.411 vs 0.443.
